@@ -1,0 +1,162 @@
+"""Learning benchmark: does pace pretraining beat random init on the synthetic motion data?
+
+On the default synthetic dataset (``pacelib.synthetic.ensure_dataset()``: 10
+motion classes, 600 training and 200 test videos of 96 frames at 64x64):
+
+1. pretrain a tiny C3D by pace prediction on the training videos, labels unused
+   (the ``cpu-demo`` profile of ``PretrainConfig``);
+2. fine-tune it with only ``--labels-per-class`` labelled videos per class, and
+   train the same network from random init with the same recipe (the
+   ``cpu-demo`` profile of ``FinetuneConfig``);
+3. report video accuracy on the 200 test videos (logits averaged over 10 clips),
+   mean and standard deviation over seeds, and the pretext accuracy per pace on
+   the held-out test videos.
+
+With ``--pretrain-per-seed`` every seed also pretrains its own model, so the
+spread includes pretraining. Run from the repository root::
+
+    python benchmarks/learning.py                 # the table in benchmarks/RESULTS.md
+    python benchmarks/learning.py --seeds 0 --pretrain-epochs 2 --finetune-epochs 1   # smoke test
+
+Prints a Markdown table. CPU, synthetic data: not the paper's UCF101 results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from pacelib import evaluate, train
+from pacelib.synthetic import ensure_dataset
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds")
+    p.add_argument("--pretrain-per-seed", action="store_true", help="pretrain once per seed, not once")
+    p.add_argument("--labels-per-class", type=int, default=20)
+    p.add_argument("--pretrain-epochs", type=int, default=None, help="default: the cpu-demo profile's")
+    p.add_argument("--finetune-epochs", type=int, default=None, help="default: the cpu-demo profile's")
+    p.add_argument("--contrastive", default="none", choices=("none", "same_context", "same_pace"))
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining options")
+    p.add_argument("--ft-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning options")
+    p.add_argument("--out-dir", type=Path, default=Path("runs/bench"))
+    p.add_argument("--json", type=Path, default=None, help="also write every number to this file")
+    return p.parse_args(argv)
+
+
+def _options(pairs: list[str]) -> dict:
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, _, v in (pair.partition("=") for pair in pairs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    root = ensure_dataset()
+    pre_overrides = {"contrastive": args.contrastive, "progress": False, **_options(args.set)}
+    if args.pretrain_epochs is not None:
+        pre_overrides["epochs"] = args.pretrain_epochs
+    ft_overrides = {"labels_per_class": args.labels_per_class, "progress": False, **_options(args.ft_set)}
+    if args.finetune_epochs is not None:
+        ft_overrides["epochs"] = args.finetune_epochs
+
+    timings: dict[str, float] = {"pretrain": 0.0, "finetune": 0.0}
+    pretext: list[dict] = []
+    checkpoints: dict[int, str] = {}
+    pretrain_seeds = args.seeds if args.pretrain_per_seed else args.seeds[:1]
+    for seed in pretrain_seeds:
+        t = time.perf_counter()
+        cfg = train.PretrainConfig.from_profile(
+            "cpu-demo", seed=seed, out_dir=str(args.out_dir / f"pretrain_s{seed}"), **pre_overrides
+        )
+        result = train.pretrain(cfg)
+        timings["pretrain"] += time.perf_counter() - t
+        checkpoints[seed] = result["checkpoint"]
+        pretext.append(held_out_pretext_accuracy(result["model"], cfg, root))
+        print(f"pretrain seed {seed}: {time.perf_counter() - t:.0f} s, held-out pretext {pretext[-1]}", flush=True)
+
+    video_acc: dict[str, list[float]] = {"pretrained": [], "random init": []}
+    for seed in args.seeds:
+        for name, init in (("pretrained", checkpoints.get(seed, checkpoints[pretrain_seeds[0]])), ("random init", None)):
+            t = time.perf_counter()
+            tag = "pre" if init else "scratch"
+            cfg = train.FinetuneConfig.from_profile(
+                "cpu-demo", init=init, seed=seed, out_dir=str(args.out_dir / f"ft_{tag}_s{seed}"), **ft_overrides
+            )
+            acc = train.finetune(cfg)["test"]["video_acc"]
+            timings["finetune"] += time.perf_counter() - t
+            video_acc[name].append(acc)
+            print(f"finetune {name} seed {seed}: video accuracy {acc:.1%} ({time.perf_counter() - t:.0f} s)", flush=True)
+
+    total = time.perf_counter() - started
+    report = {
+        "date": date.today().isoformat(),
+        "command": "python benchmarks/learning.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "video_acc": video_acc,
+        "pretext": pretext,
+        "seconds": {**{k: round(v, 1) for k, v in timings.items()}, "total": round(total, 1)},
+        "labels_per_class": args.labels_per_class,
+    }
+    print()
+    print(markdown(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def held_out_pretext_accuracy(model: torch.nn.Module, cfg: train.PretrainConfig, root: Path) -> dict:
+    """Pace accuracy on the test split's videos (never seen in pretraining), centre crops."""
+    from pacelib.datasets import PaceDataset
+    from pacelib.transforms import test_transform
+
+    videos = train.load_split(str(root), "ucf101", 1, train=False)
+    dataset = PaceDataset(
+        videos, spec=cfg.pace, clip_len=cfg.clip_len, transform=test_transform(crop=cfg.crop), seed=1234
+    )
+    return evaluate.pace_accuracy(model, dataset, passes=2)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{100 * values[0]:.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def markdown(report: dict) -> str:
+    acc, n = report["video_acc"], len(report["video_acc"]["pretrained"])
+    gain = [a - b for a, b in zip(acc["pretrained"], acc["random init"])]
+    lines = [
+        f"Video accuracy on the 200 test videos, {report['labels_per_class']} labels per class, "
+        f"{n} seeds (mean ± std, chance 10%):",
+        "",
+        "| init | video accuracy (%) | per seed |",
+        "|---|---|---|",
+    ]
+    for name, values in acc.items():
+        lines.append(f"| {name} | {_mean_std(values)} | {', '.join(f'{100 * v:.1f}' for v in values)} |")
+    lines.append(f"| gain | {_mean_std(gain)} | {', '.join(f'{100 * g:+.1f}' for g in gain)} |")
+    paces = [k for k in report["pretext"][0] if k.startswith("acc_pace_")]
+    lines += ["", "Pretext accuracy on held-out videos (%, chance 25%):", ""]
+    lines.append("| run | all | " + " | ".join(f"pace {k.removeprefix('acc_pace_')}" for k in paces) + " |")
+    lines.append("|---" * (2 + len(paces)) + "|")
+    for i, p in enumerate(report["pretext"]):
+        lines.append(f"| {i} | {100 * p['acc']:.1f} | " + " | ".join(f"{100 * p[k]:.1f}" for k in paces) + " |")
+    s = report["seconds"]
+    lines += ["", f"Time: pretraining {s['pretrain']:.0f} s, fine-tuning {s['finetune']:.0f} s, total {s['total']:.0f} s"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from pacelib.cli import main
+
+raise SystemExit(main())

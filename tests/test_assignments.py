@@ -1,0 +1,661 @@
+"""The course assignments: the generator, and the notebooks it writes.
+
+- The generator turns nbgrader markers into a student and a solution version, byte-stably,
+  and ``--check`` catches every stale file.
+- Every solution notebook passes under nbval (a real ``pytest --nbval-lax`` subprocess).
+- Every graded cell of every student notebook fails with NotImplementedError or
+  AssertionError, as ``nbgrader validate --invert`` expects of an unanswered assignment.
+- A deliberately wrong solution ("mutant") fails the visible tests with a helpful message.
+  Mutants run in this process (exec of each cell, in order, in one namespace); the
+  notebooks are plain Python, so this is what a kernel would do, only without the start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import yaml
+
+from pacelib import assignments
+from pacelib.assignments import CODE_STUB, MARKDOWN_STUB, AssignmentError, RepoConfig, render
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGN = ROOT / "notebooks" / "assignments"
+SOURCES = sorted((ASSIGN / "source").glob("*.ipynb"))
+NAMES = [p.stem for p in SOURCES]
+CONFIG = assignments.load_config(ROOT / "_config.yml")
+# One intra-op thread per notebook: two cores are shared, and oversubscribed torch is 10x slower.
+NOTEBOOK_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+SLOW_NAMES = {"05_pace_experiment"}  # trains two tiny CNNs
+
+
+def graded_code_cells(nb) -> list:
+    return [
+        c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade", False)
+    ]
+
+
+# --- the generator on small hand-made notebooks --------------------------------------------------
+
+
+def tiny_source(solution_body: str = "    return x + 1\n", test_body: str = "assert f(1) == 2\n") -> dict:
+    install = 'import sys\n\nif "google.colab" in sys.modules:\n    course = "pacelib @ git+{{REPO_URL}}"\n'
+    cells = [
+        nbformat.v4.new_markdown_cell("# Tiny\n\n[badge]({{COLAB_URL}})", id="intro"),
+        nbformat.v4.new_code_cell(install, id="install"),
+        nbformat.v4.new_code_cell(
+            "def f(x):\n    ### BEGIN SOLUTION\n" + solution_body + "    ### END SOLUTION\n",
+            id="answer",
+            metadata={"nbgrader": {"grade": False, "grade_id": "answer", "locked": False, "solution": True}},
+        ),
+        nbformat.v4.new_code_cell(
+            test_body + "### BEGIN HIDDEN TESTS\nassert f(2) == 3\n### END HIDDEN TESTS\n",
+            id="tests",
+            metadata={
+                "nbgrader": {
+                    "grade": True,
+                    "grade_id": "tests",
+                    "locked": True,
+                    "points": 1,
+                    "solution": False,
+                }
+            },
+            execution_count=7,
+            outputs=[nbformat.v4.new_output("stream", text="old output\n")],
+        ),
+        nbformat.v4.new_markdown_cell(
+            "Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
+            id="why",
+            metadata={
+                "nbgrader": {"grade": True, "grade_id": "why", "locked": False, "points": 1, "solution": True}
+            },
+        ),
+    ]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def render_tiny(nb: dict, keep: bool, tmp_path: Path) -> nbformat.NotebookNode:
+    config = RepoConfig("https://github.com/example/course", "main", tmp_path)
+    target = tmp_path / "notebooks" / ("solution" if keep else "student") / "tiny.ipynb"
+    return render(nb, keep_solutions=keep, keep_hidden_tests=keep, config=config, target=target, where="tiny")
+
+
+def test_student_version_replaces_solution_with_raise_at_marker_indentation(tmp_path):
+    student = render_tiny(tiny_source(), keep=False, tmp_path=tmp_path)
+    answer = student.cells[2].source
+    assert answer == f"def f(x):\n    {CODE_STUB}\n"
+    assert "return x + 1" not in answer and "###" not in answer
+
+
+def test_student_version_drops_hidden_tests_and_clears_outputs(tmp_path):
+    student = render_tiny(tiny_source(), keep=False, tmp_path=tmp_path)
+    tests = student.cells[3]
+    assert tests.source == "assert f(1) == 2\n"
+    assert tests.outputs == [] and tests.execution_count is None
+    assert student.cells[4].source == f"Why?\n\n{MARKDOWN_STUB}"
+
+
+def test_solution_version_keeps_solutions_and_hidden_tests_without_markers(tmp_path):
+    solution = render_tiny(tiny_source(), keep=True, tmp_path=tmp_path)
+    assert solution.cells[2].source == "def f(x):\n    return x + 1\n"
+    assert solution.cells[3].source == "assert f(1) == 2\nassert f(2) == 3\n"
+    assert solution.cells[3].outputs == [] and solution.cells[3].execution_count is None
+    assert solution.cells[4].source == "Why?\n\nBecause."
+
+
+def test_placeholders_are_filled_from_the_config(tmp_path):
+    student = render_tiny(tiny_source(), keep=False, tmp_path=tmp_path)
+    assert '"pacelib @ git+https://github.com/example/course"' in student.cells[1].source
+    colab = "https://colab.research.google.com/github/example/course/blob/main/notebooks/student/tiny.ipynb"
+    assert student.cells[0].source == f"# Tiny\n\n[badge]({colab})"
+
+
+def test_student_version_locks_tests_like_nbgrader(tmp_path):
+    student = render_tiny(tiny_source(), keep=False, tmp_path=tmp_path)
+    tests, answer = student.cells[3].metadata, student.cells[2].metadata
+    assert tests["editable"] is False and tests["deletable"] is False
+    assert answer["deletable"] is False and "editable" not in answer
+    assert tests["nbgrader"] == {
+        "grade": True,
+        "grade_id": "tests",
+        "locked": True,
+        "points": 1,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
+    assert student.metadata["kernelspec"]["name"] == "python3"
+    assert student.metadata["mystnb"] == {"execution_mode": "off"}
+
+
+def test_output_is_byte_stable(tmp_path):
+    nb = tiny_source()
+    first = assignments.dumps(render_tiny(nb, keep=False, tmp_path=tmp_path))
+    again = assignments.dumps(
+        render_tiny(nbformat.reads(nbformat.writes(nb), 4), keep=False, tmp_path=tmp_path)
+    )
+    assert first == again
+    assert first.endswith("}\n") and '"cell_type"' in first
+
+
+@pytest.mark.parametrize(
+    "solution_body, message",
+    [
+        ("    return x\n    ### BEGIN SOLUTION\n", "inside an open block"),
+        ("    return x\n    ### END SOLUTION\n", "without"),
+        ("    return x  ### BEGIN SOLUTION\n", "must stand alone"),
+    ],
+)
+def test_broken_markers_name_the_cell(tmp_path, solution_body, message):
+    with pytest.raises(AssignmentError, match=message) as err:
+        render_tiny(tiny_source(solution_body), keep=False, tmp_path=tmp_path)
+    assert "tiny, cell 2 (answer)" in str(err.value)
+
+
+def test_solution_markers_need_solution_metadata(tmp_path):
+    nb = tiny_source()
+    nb.cells[2].metadata = {}
+    with pytest.raises(AssignmentError, match="solution markers exactly when"):
+        render_tiny(nb, keep=False, tmp_path=tmp_path)
+
+
+def test_hidden_tests_outside_graded_cells_are_refused(tmp_path):
+    nb = tiny_source()
+    nb.cells[3].metadata["nbgrader"]["grade"] = False
+    with pytest.raises(AssignmentError, match="hidden tests belong in graded cells"):
+        render_tiny(nb, keep=True, tmp_path=tmp_path)
+
+
+def test_install_cell_must_not_install_torch(tmp_path):
+    nb = tiny_source()
+    nb.cells[1].source += '    subprocess.run(["pip", "install", "torch"])\n'
+    path = tmp_path / "bad.ipynb"
+    path.write_text(nbformat.writes(nb))
+    with pytest.raises(AssignmentError, match="must not install torch"):
+        assignments.read_source(path)
+
+
+def test_check_lists_missing_stale_and_orphaned_files_and_writing_fixes_them(tmp_path, capsys):
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({"repository": {"url": "https://github.com/a/b"}}))
+    folder = tmp_path / "notebooks" / "assignments"
+    (folder / "source").mkdir(parents=True)
+    (folder / "source" / "01_tiny.ipynb").write_text(nbformat.writes(tiny_source()))
+    assert assignments.main([str(folder), "--check"]) == 1
+    assert "stale: " in capsys.readouterr().out
+    assert assignments.main([str(folder)]) == 0
+    assert assignments.main([str(folder), "--check"]) == 0
+
+    student = folder / "student" / "01_tiny.ipynb"
+    student.write_text(student.read_text().replace("assert f(1) == 2", "assert True"))
+    orphan = folder / "solution" / "02_gone.ipynb"
+    orphan.write_text("{}")
+    capsys.readouterr()
+    assert assignments.main([str(folder), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{student} (out of date)" in out and f"{orphan} (has no source)" in out
+    assert assignments.main([str(folder)]) == 0
+    assert not orphan.exists()
+    assert assignments.main([str(folder), "--check"]) == 0
+
+
+# --- the committed assignments ---------------------------------------------------------------------
+
+
+def test_generated_notebooks_are_up_to_date():
+    """CI guard: regenerate with `python -m pacelib.assignments notebooks/assignments`."""
+    assert assignments.main([str(ASSIGN), "--check"]) == 0
+
+
+def test_there_are_at_least_four_assignments_each_with_hidden_tests():
+    assert len(SOURCES) >= 4, SOURCES
+    for path in SOURCES:
+        nb = nbformat.read(path, 4)
+        graded = graded_code_cells(nb)
+        assert graded, f"{path.name}: no graded test cells"
+        assert any(assignments.HIDDEN_BEGIN in c.source for c in graded), f"{path.name}: no hidden tests"
+        assert any(c.metadata.get("nbgrader", {}).get("solution") for c in nb.cells), (
+            f"{path.name}: no answer cell"
+        )
+
+
+@pytest.mark.parametrize("version", assignments.VERSIONS)
+@pytest.mark.parametrize("name", NAMES)
+def test_generated_notebook_is_valid_and_installs_the_course_only_on_colab(name, version):
+    nb = nbformat.read(ASSIGN / version / f"{name}.ipynb", 4)
+    nbformat.validate(nb)
+    assert (nb.nbformat, nb.metadata.kernelspec.name) == (4, "python3")
+    install = next(c for c in nb.cells if c.cell_type == "code").source
+    assert 'if "google.colab" in sys.modules:' in install
+    assert f'"pacelib @ git+{CONFIG.url}"' in install
+    statements = [line.split("#")[0] for line in install.splitlines()]
+    assert not any("torch" in line for line in statements), "the install cell must never install torch"
+    text = "".join(c.source for c in nb.cells)
+    assert "{{" not in text, "a placeholder was not filled in"
+    for marker in (assignments.SOLUTION_BEGIN, assignments.SOLUTION_END, assignments.HIDDEN_BEGIN):
+        assert marker not in text, f"{version}/{name}: marker {marker!r} left in"
+    assert (CODE_STUB in text) == (version == "student")
+    rel = (ASSIGN / version / f"{name}.ipynb").relative_to(ROOT).as_posix()
+    assert f"blob/{CONFIG.branch}/{rel})" in nb.cells[0].source, (
+        "the Colab badge must open this very notebook"
+    )
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_notebook_passes_nbval(name):
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"} | NOTEBOOK_ENV
+    notebook = ASSIGN / "solution" / f"{name}.ipynb"
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider"]
+    cmd += ["--nbval-cell-timeout=300", str(notebook)]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (
+        f"nbval failed on {notebook}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+    )
+
+
+def run_with_kernel(nb, monkeypatch) -> dict[str, str | None]:
+    """Execute ``nb`` in a python3 kernel, errors allowed; cell id -> exception name or None."""
+    from nbclient import NotebookClient
+
+    for key, value in NOTEBOOK_ENV.items():
+        monkeypatch.setenv(key, value)
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(ROOT)}}
+    )
+    client.execute()
+    errors = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            errors[cell.id] = next((o.ename for o in cell.outputs if o.output_type == "error"), None)
+    return errors
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_graded_cell_of_the_student_notebook_fails(name, monkeypatch):
+    """What `nbgrader validate --invert` checks: an unanswered assignment earns no points."""
+    nb = nbformat.read(ASSIGN / "student" / f"{name}.ipynb", 4)
+    errors = run_with_kernel(nb, monkeypatch)
+    graded = {c.id for c in graded_code_cells(nb)}
+    assert graded
+    for cell_id, error in errors.items():
+        if cell_id in graded:
+            assert error in ("NotImplementedError", "AssertionError"), (
+                f"{name}: graded cell {cell_id} gave {error}"
+            )
+        else:  # setup, answer and explore cells must not break for any other reason
+            assert error in (None, "NotImplementedError"), f"{name}: cell {cell_id} raised {error}"
+
+
+# --- mutation tests: wrong solutions must fail the visible tests -----------------------------------
+
+
+def replace_in_solution(source: str, old: str, new: str) -> tuple[str, int]:
+    """Apply old -> new inside the solution blocks of ``source`` only; also return the count."""
+    parts = source.split(assignments.SOLUTION_BEGIN)
+    count = 0
+    for i in range(1, len(parts)):
+        body, end, rest = parts[i].partition(assignments.SOLUTION_END)
+        count += body.count(old)
+        parts[i] = body.replace(old, new) + end + rest
+    return assignments.SOLUTION_BEGIN.join(parts), count
+
+
+def visible_version(name: str, replacements: list[tuple[str, str]] = ()) -> nbformat.NotebookNode:
+    """The source with solutions in place and hidden tests removed, after replacing each
+    ``old`` by ``new``; each ``old`` must occur exactly once in the solution blocks."""
+    nb = nbformat.read(ASSIGN / "source" / f"{name}.ipynb", 4)
+    for old, new in replacements:
+        count = 0
+        for cell in nb.cells:
+            cell.source, n = replace_in_solution(cell.source, old, new)
+            count += n
+        assert count == 1, f"{name}: {old!r} occurs {count} times in the solutions, expected once"
+    target = ASSIGN / "solution" / f"{name}.ipynb"
+    return render(nb, keep_solutions=True, keep_hidden_tests=False, config=CONFIG, target=target, where=name)
+
+
+@pytest.fixture
+def in_process():
+    """Run notebook cells here, one namespace per notebook, with one torch thread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def run(nb, stop_after: set[str] | None = None) -> dict[str, BaseException | None]:
+        namespace = {"__name__": "__main__"}
+        errors: dict[str, BaseException | None] = {}
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                exec(compile(cell.source, f"<cell {cell.id}>", "exec"), namespace)
+                errors[cell.id] = None
+            except Exception as err:
+                errors[cell.id] = err
+            if stop_after is not None and stop_after <= errors.keys():
+                break
+        return errors
+
+    yield run
+    torch.set_num_threads(threads)
+    plt.close("all")
+
+
+# The control for the mutants. The slow notebooks' visible tests already run in their nbval test.
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in SLOW_NAMES])
+def test_visible_tests_pass_with_the_reference_solution(name, in_process):
+    errors = in_process(visible_version(name))
+    assert {k: v for k, v in errors.items() if v is not None} == {}
+
+
+# (assignment, mutant, [(solution text, wrong text)], graded cells that must fail, words that the
+# first of those cells' failure message must contain: the hint that leads to the bug)
+MUTANTS = [
+    (
+        "01_pace_sampling",
+        "slow pace rounds up",
+        [
+            (
+                "start + (k * step.numerator) // step.denominator",
+                "start - (-k * step.numerator // step.denominator)",
+            )
+        ],
+        ["test-slow"],
+        "floor(k * |p|)",
+    ),
+    (
+        "01_pace_sampling",
+        "slow pace rounds to nearest",
+        [
+            (
+                "start + (k * step.numerator) // step.denominator",
+                "start + np.round(k * float(step)).astype(np.int64)",
+            )
+        ],
+        ["test-slow"],
+        "floor(k * |p|)",
+    ),
+    (
+        "01_pace_sampling",
+        "forgets to reverse negative paces",
+        [("    if p < 0:\n        idx = idx[::-1]\n", "")],
+        ["test-backwards"],
+        "reverse",
+    ),
+    (
+        "01_pace_sampling",
+        "steps back from the start",
+        [("step = abs(p)", "step = p")],
+        ["test-backwards"],
+        "reverse",
+    ),
+    (
+        "01_pace_sampling",
+        "does not wrap short videos",
+        [("    idx = idx % num_frames\n", "")],
+        ["test-short-videos"],
+        "num_frames",
+    ),
+    (
+        "01_pace_sampling",
+        "clamps instead of looping",
+        [("idx = idx % num_frames", "idx = np.minimum(idx, num_frames - 1)")],
+        ["test-short-videos"],
+        "wraps around",
+    ),
+    (
+        "02_same_context_loss",
+        "keeps the diagonal",
+        [('return s.masked_fill(eye, float("-inf"))', "return s")],
+        ["test-similarities", "test-loss-values", "test-loss-properties"],
+        "diagonal",
+    ),
+    (
+        "02_same_context_loss",
+        "does not normalise",
+        [("u = F.normalize(z, dim=1)", "u = z")],
+        ["test-similarities", "test-loss-properties"],
+        "normalise",
+    ),
+    (
+        "02_same_context_loss",
+        "multiplies by the temperature",
+        [("s = u @ u.T / temperature", "s = u @ u.T * temperature")],
+        ["test-similarities", "test-loss-values"],
+        "temperature",
+    ),
+    (
+        "02_same_context_loss",
+        "wrong partner",
+        [(".roll(n)", ".roll(n - 1)")],
+        ["test-loss-values"],
+        "partner",
+    ),
+    (
+        "02_same_context_loss",
+        "averages over N instead of 2N",
+        [
+            (
+                "(torch.logsumexp(s, dim=1) - positive).mean()",
+                "(torch.logsumexp(s, dim=1) - positive).sum() / n",
+            )
+        ],
+        ["test-loss-values"],
+        "2N anchors",
+    ),
+    (
+        "02_same_context_loss",
+        "only the anchors of z1",
+        [
+            (
+                "(torch.logsumexp(s, dim=1) - positive).mean()",
+                "(torch.logsumexp(s, dim=1) - positive)[:n].mean()",
+            )
+        ],
+        ["test-loss-values", "test-loss-properties"],
+        "anchor",
+    ),
+    (
+        "02_same_context_loss",
+        "exp then log overflows",
+        [("torch.logsumexp(s, dim=1)", "torch.exp(s).sum(dim=1).log()")],
+        ["test-loss-stability"],
+        "logsumexp",
+    ),
+    (
+        "03_same_pace_loss",
+        "anchor is its own positive",
+        [
+            (
+                "positive = (labels[:, None] == labels[None, :]) & ~eye",
+                "positive = labels[:, None] == labels[None, :]",
+            )
+        ],
+        ["test-loss-values"],
+        "*other* clips",
+    ),
+    (
+        "03_same_pace_loss",
+        "keeps the diagonal in the denominator",
+        [('s = (u @ u.T / temperature).masked_fill(eye, float("-inf"))', "s = u @ u.T / temperature")],
+        ["test-loss-values"],
+        "k != a",
+    ),
+    (
+        "03_same_pace_loss",
+        "averages over all anchors",
+        [
+            (
+                "per_anchor = -torch.where(positive, log_prob, 0.0).sum(dim=1)[has_pos] / num_pos[has_pos]",
+                "per_anchor = -torch.where(positive, log_prob, 0.0).sum(dim=1) / num_pos.clamp(min=1)",
+            )
+        ],
+        ["test-anchors-without-positives"],
+        "leave it out of the mean",
+    ),
+    (
+        "03_same_pace_loss",
+        "sums over positives instead of averaging",
+        [(" / num_pos[has_pos]", "")],
+        ["test-loss-values"],
+        "averages over its positives",
+    ),
+    (
+        "03_same_pace_loss",
+        "nan without positives",
+        [("    if not has_pos.any():\n        return (z * 0.0).sum()\n", "")],
+        ["test-anchors-without-positives"],
+        "(z * 0).sum()",
+    ),
+    (
+        "03_same_pace_loss",
+        "zero loss detached from the graph",
+        [("return (z * 0.0).sum()", "return torch.tensor(0.0)")],
+        ["test-anchors-without-positives"],
+        "backward() fails",
+    ),
+    (
+        "03_same_pace_loss",
+        "does not normalise",
+        [("u = F.normalize(z, dim=1)", "u = z")],
+        ["test-loss-properties", "test-loss-values"],
+        "normalise",
+    ),
+    (
+        "03_same_pace_loss",
+        "exp then log overflows",
+        [("torch.logsumexp(s, dim=1, keepdim=True)", "torch.exp(s).sum(dim=1, keepdim=True).log()")],
+        ["test-loss-stability"],
+        "logsumexp",
+    ),
+    (
+        "04_attention_maps",
+        "forgets the absolute value",
+        [("activations.abs().pow(p)", "activations.pow(p)")],
+        ["test-maps-values"],
+        "magnitude",
+    ),
+    (
+        "04_attention_maps",
+        "max over time",
+        [(".mean(dim=1).mean(dim=1)", ".mean(dim=1).amax(dim=1)")],
+        ["test-maps-values"],
+        "average over time",
+    ),
+    (
+        "04_attention_maps",
+        "normalises over the whole batch",
+        [
+            ("lo = a.amin(dim=(1, 2), keepdim=True)", "lo = a.amin()"),
+            ("span = a.amax(dim=(1, 2), keepdim=True) - lo", "span = a.amax() - lo"),
+        ],
+        ["test-maps-normalisation"],
+        "each clip separately",
+    ),
+    (
+        "04_attention_maps",
+        "divides by the maximum only",
+        [
+            (
+                "lo = a.amin(dim=(1, 2), keepdim=True)",
+                "lo = torch.zeros_like(a.amin(dim=(1, 2), keepdim=True))",
+            )
+        ],
+        ["test-maps-normalisation", "test-maps-values"],
+        "minimum 0",
+    ),
+    (
+        "04_attention_maps",
+        "nan on a constant map",
+        [("/ torch.where(span > 0, span, torch.ones_like(span))", "/ span")],
+        ["test-maps-normalisation"],
+        "all-zero map",
+    ),
+    (
+        "04_attention_maps",
+        "normalises before resizing",
+        [
+            (
+                "    if size is not None:\n",
+                "    lo, hi = a.amin(dim=(1, 2), keepdim=True), a.amax(dim=(1, 2), keepdim=True)\n"
+                "    a = (a - lo) / (hi - lo)\n"
+                "    if size is not None:\n",
+            ),
+            (
+                "    lo = a.amin(dim=(1, 2), keepdim=True)\n",
+                "    return a\n    lo = a.amin(dim=(1, 2), keepdim=True)\n",
+            ),
+        ],
+        ["test-maps-resize"],
+        "*before* normalising",
+    ),
+    (
+        "04_attention_maps",
+        "nearest-neighbour resizing",
+        [('mode="bilinear", align_corners=False', 'mode="nearest"')],
+        ["test-maps-resize"],
+        "bilinear",
+    ),
+    (
+        "04_attention_maps",
+        "mass ratio without the area",
+        [("inside / torch.where(mass > 0, mass, 1.0) / area", "inside / torch.where(mass > 0, mass, 1.0)")],
+        ["test-mass-ratio"],
+        "mask area",
+    ),
+    (
+        "05_pace_experiment",
+        "ignores the sampled pace",
+        [("clips.append(video[indices])", "clips.append(video[:CLIP_LEN])")],
+        ["test-make-batch"],
+        "video[indices]",
+    ),
+    (
+        "05_pace_experiment",
+        "ignores the speeds",
+        [("speed = int(rng.choice(speeds))", "speed = 1")],
+        ["test-make-batch"],
+        "speed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, replacements, failing, words",
+    [pytest.param(name, rep, fail, words, id=f"{name}: {what}") for name, what, rep, fail, words in MUTANTS],
+)
+def test_wrong_solution_fails_the_visible_tests_with_a_hint(name, replacements, failing, words, in_process):
+    errors = in_process(visible_version(name, replacements), stop_after=set(failing))
+    for cell_id in failing:
+        err = errors[cell_id]
+        assert isinstance(err, AssertionError), f"{name}: graded cell {cell_id} should fail, got {err!r}"
+    message = str(errors[failing[0]])
+    assert words in message, f"{name}: the failure of {failing[0]} does not mention {words!r}:\n{message}"
+
+
+def test_every_assignment_has_mutants():
+    assert {m[0] for m in MUTANTS} == set(NAMES)
+
+
+def test_book_page_links_every_student_notebook():
+    page = (ROOT / "book" / "assignments.md").read_text(encoding="utf-8")
+    for name in NAMES:
+        assert f"](../notebooks/assignments/student/{name}.ipynb)" in page, (
+            f"book/assignments.md misses {name}"
+        )

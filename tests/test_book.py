@@ -1,0 +1,134 @@
+"""The book's structure: every notebook is in the toc, install cells use the one repository URL,
+and the built HTML has the right Colab links and no error output."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+
+
+def toc_files() -> set[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = {toc["root"]}
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.add(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    return files
+
+
+def book_notebooks() -> list[Path]:
+    """Notebooks a reader sees: the teaching notebooks and the student assignments."""
+    return sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("notebooks/assignments/student/*.ipynb"))
+
+
+def test_every_notebook_is_listed_in_the_toc():
+    listed = toc_files()
+    notebooks = book_notebooks()
+    assert notebooks, "no notebooks found"
+    missing = [
+        str(nb.relative_to(ROOT))
+        for nb in notebooks
+        if str(nb.relative_to(ROOT).with_suffix("")) not in listed
+    ]
+    assert not missing, f"notebooks missing from _toc.yml: {missing}"
+
+
+def test_every_toc_entry_exists():
+    for entry in toc_files():
+        candidates = [ROOT / f"{entry}{suffix}" for suffix in (".md", ".ipynb")]
+        assert any(path.exists() for path in candidates), f"_toc.yml lists {entry}, which does not exist"
+
+
+@pytest.mark.parametrize("notebook", book_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_colab_install_cell_uses_the_configured_repository_and_never_installs_torch(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    install = next((src for src in code if "google.colab" in src), None)
+    assert install is not None, f"{notebook.name}: no Colab install cell"
+    assert REPO_URL in install, f"{notebook.name}: install cell does not use {REPO_URL}"
+    urls = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", install))
+    assert urls <= {REPO_URL}, f"{notebook.name}: other repository URLs {urls - {REPO_URL}}"
+    for line in install.splitlines():
+        line = line.split("#", 1)[0]  # comments may mention torch; commands may not
+        if "pip" in line:
+            assert not re.search(r"\btorch(vision)?\b", line), (
+                f"{notebook.name}: installs torch: {line.strip()}"
+            )
+
+
+@pytest.mark.parametrize("notebook", sorted(ROOT.glob("notebooks/*.ipynb")), ids=lambda p: p.name)
+def test_teaching_notebook_opens_with_goals_and_runtime(notebook):
+    first = "".join(json.loads(notebook.read_text())["cells"][0]["source"]).lower()
+    assert "learning goals" in first or "you will learn" in first, f"{notebook.name}: no learning goals"
+    assert "cpu" in first and "colab" in first, f"{notebook.name}: no runtime on CPU and Colab"
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book from the committed notebook outputs (no execution) into a temporary folder."""
+    if shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("jupyter-book is not installed in this environment")
+    out = tmp_path_factory.mktemp("book")
+    config = dict(CONFIG)
+    config["execute"] = {**CONFIG["execute"], "execute_notebooks": "off"}
+    config_path = out / "_config.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    cmd = [
+        str(Path(sys.executable).parent / "jupyter-book"),
+        "build",
+        str(ROOT),
+        "--path-output",
+        str(out),
+        "--config",
+        str(config_path),
+        "--warningiserror",
+        "--nitpick",
+        "--keep-going",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"book build failed:\n{log[-4000:]}"
+    assert "WARNING" not in log, "\n".join(line for line in log.splitlines() if "WARNING" in line)
+    return out / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_book_pages_have_colab_links_to_their_own_notebook(built_book):
+    org_repo = REPO_URL.removeprefix("https://github.com/")
+    branch = CONFIG["repository"]["branch"]
+    for notebook in book_notebooks():
+        rel = notebook.relative_to(ROOT)
+        page = built_book / rel.with_suffix(".html")
+        assert page.exists(), f"no page for {rel}"
+        html = page.read_text()
+        links = set(re.findall(r'https://colab\.research\.google\.com/github/[^"\s]+', html))
+        expected = f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{rel.as_posix()}"
+        assert links == {expected}, f"{rel}: Colab links {links}, expected {expected}"
+
+
+@pytest.mark.slow
+def test_built_html_has_no_error_output_or_traceback(built_book):
+    for page in built_book.rglob("*.html"):
+        html = page.read_text()
+        for marker in (
+            "Traceback (most recent call last)",
+            'class="output traceback',
+            "output_error",
+            "ansi-red-fg",
+        ):
+            assert marker not in html, f"{page.relative_to(built_book)} contains {marker!r}"

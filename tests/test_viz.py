@@ -1,0 +1,80 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from pacelib import viz
+
+
+@pytest.fixture
+def video():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, size=(40, 16, 20, 3), dtype=np.uint8)
+
+
+def test_frame_strip_titles_each_frame_with_its_source_index(video):
+    fig = viz.frame_strip(video[[3, 3, 7]], [3, 3, 7])
+    assert [ax.get_title() for ax in fig.axes] == ["3", "3", "7"]
+
+
+def test_frame_strip_rejects_mismatched_indices(video):
+    with pytest.raises(ValueError, match="2 indices for 3 frames"):
+        viz.frame_strip(video[:3], [0, 1])
+
+
+def test_pace_grid_has_one_row_per_pace_with_pace_indices(video):
+    fig = viz.pace_grid(video, [1, "1/2", -2], clip_len=4, start=2)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["2", "3", "4", "5", "2", "2", "3", "3", "8", "6", "4", "2"]
+    assert fig.axes[0].get_ylabel() == "pace 1" and fig.axes[8].get_ylabel() == "pace -2"
+
+
+def test_animation_steps_through_every_frame(video):
+    anim = viz.animate_clips({"a": video[:5], "b": video[5:10]})
+    html = anim.to_jshtml()
+    assert "frame" in html.lower() and html.count("data:image/png") == 5
+
+
+def test_animation_refuses_clips_of_different_lengths(video):
+    with pytest.raises(ValueError, match="same length"):
+        viz.animate_clips({"a": video[:5], "b": video[:6]})
+
+
+def test_pace_explorer_redraws_when_pace_changes(video):
+    box = viz.pace_explorer(video, paces=[1, 2])
+    pace_dropdown = box.children[0].children[0]
+    start_slider = box.children[1].children[0]
+    assert box.indices[:3].tolist() == [0, 1, 2]
+    pace_dropdown.value = "2"
+    start_slider.value = 5
+    assert box.indices[:3].tolist() == [5, 7, 9]
+
+
+def test_confusion_plot_normalises_rows():
+    fig = viz.plot_confusion([[3, 1], [0, 4]], ["p1", "p2"])
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["0.00", "0.25", "0.75", "1.00"]
+
+
+def test_plot_curves_names_a_missing_metric():
+    with pytest.raises(KeyError, match="loss"):
+        viz.plot_curves([{"epoch": 1, "acc": 0.5}], ["loss"])
+
+
+def test_fit_to_frames_makes_rows_as_tall_as_wide_frames():
+    wide = np.zeros((40, 9, 16, 3), dtype=np.uint8)  # 16:9 frames
+    fig = viz.fit_to_frames(viz.pace_grid(wide, [1, 2, 3], clip_len=6))
+    ax = fig.axes[0]
+    box = ax.get_position()
+    box_w, box_h = box.width * fig.get_figwidth(), box.height * fig.get_figheight()
+    assert abs(box_h / box_w - 9 / 16) < 1e-6
+
+
+def test_fit_to_frames_rejects_a_figure_without_images():
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="no images"):
+        viz.fit_to_frames(fig)
