@@ -48,6 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--contrastive", default="none", choices=("none", "same_context", "same_pace"))
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining options")
     p.add_argument("--ft-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning options")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's; 1 is faster on a busy CPU)",
+    )
     p.add_argument("--out-dir", type=Path, default=Path("runs/bench"))
     p.add_argument("--json", type=Path, default=None, help="also write every number to this file")
     return p.parse_args(argv)
@@ -61,6 +67,8 @@ def _options(pairs: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     root = ensure_dataset()
     pre_overrides = {"contrastive": args.contrastive, "progress": False, **_options(args.set)}
@@ -83,20 +91,33 @@ def main(argv: list[str] | None = None) -> int:
         timings["pretrain"] += time.perf_counter() - t
         checkpoints[seed] = result["checkpoint"]
         pretext.append(held_out_pretext_accuracy(result["model"], cfg, root))
-        print(f"pretrain seed {seed}: {time.perf_counter() - t:.0f} s, held-out pretext {pretext[-1]}", flush=True)
+        print(
+            f"pretrain seed {seed}: {time.perf_counter() - t:.0f} s, held-out pretext {pretext[-1]}",
+            flush=True,
+        )
 
     video_acc: dict[str, list[float]] = {"pretrained": [], "random init": []}
     for seed in args.seeds:
-        for name, init in (("pretrained", checkpoints.get(seed, checkpoints[pretrain_seeds[0]])), ("random init", None)):
+        for name, init in (
+            ("pretrained", checkpoints.get(seed, checkpoints[pretrain_seeds[0]])),
+            ("random init", None),
+        ):
             t = time.perf_counter()
             tag = "pre" if init else "scratch"
             cfg = train.FinetuneConfig.from_profile(
-                "cpu-demo", init=init, seed=seed, out_dir=str(args.out_dir / f"ft_{tag}_s{seed}"), **ft_overrides
+                "cpu-demo",
+                init=init,
+                seed=seed,
+                out_dir=str(args.out_dir / f"ft_{tag}_s{seed}"),
+                **ft_overrides,
             )
             acc = train.finetune(cfg)["test"]["video_acc"]
             timings["finetune"] += time.perf_counter() - t
             video_acc[name].append(acc)
-            print(f"finetune {name} seed {seed}: video accuracy {acc:.1%} ({time.perf_counter() - t:.0f} s)", flush=True)
+            print(
+                f"finetune {name} seed {seed}: video accuracy {acc:.1%} ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
 
     total = time.perf_counter() - started
     report = {
@@ -152,9 +173,14 @@ def markdown(report: dict) -> str:
     lines.append("| run | all | " + " | ".join(f"pace {k.removeprefix('acc_pace_')}" for k in paces) + " |")
     lines.append("|---" * (2 + len(paces)) + "|")
     for i, p in enumerate(report["pretext"]):
-        lines.append(f"| {i} | {100 * p['acc']:.1f} | " + " | ".join(f"{100 * p[k]:.1f}" for k in paces) + " |")
+        lines.append(
+            f"| {i} | {100 * p['acc']:.1f} | " + " | ".join(f"{100 * p[k]:.1f}" for k in paces) + " |"
+        )
     s = report["seconds"]
-    lines += ["", f"Time: pretraining {s['pretrain']:.0f} s, fine-tuning {s['finetune']:.0f} s, total {s['total']:.0f} s"]
+    lines += [
+        "",
+        f"Time: pretraining {s['pretrain']:.0f} s, fine-tuning {s['finetune']:.0f} s, total {s['total']:.0f} s",
+    ]
     return "\n".join(lines)
 
 

@@ -98,18 +98,11 @@ def _run(command: str, argv: list[str]) -> int:
     except SystemExit as exit:  # --help (0) or an argparse error (2, already printed)
         return int(exit.code or 0)
     profile, config_file, dry_run = args.pop("profile", None), args.pop("config", None), args.pop("dry_run")
-    values: dict[str, Any] = {}
-    if profile is not None:
-        if profile not in config_cls.PROFILES:
-            raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(config_cls.PROFILES)}")
-        values.update(config_cls.PROFILES[profile])
+    values: dict[str, Any] = dict(config_cls.PROFILES[profile]) if profile is not None else {}
     if config_file is not None:
         values.update(train.read_config_file(config_file))
     values.update(_flag_values(args))  # only the flags actually given (defaults are SUPPRESSed)
-    if config_cls is evaluate.EvalConfig:
-        config = evaluate.EvalConfig.resolve(values)
-    else:
-        config = config_cls.from_dict(values)
+    config = config_cls.load(values)  # EvalConfig.load also fills options in from the checkpoint
     if dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0

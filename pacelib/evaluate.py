@@ -21,7 +21,8 @@ videos and the results are gathered, so every rank returns the same numbers.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -78,8 +79,7 @@ def predict(
     for clips, label in tqdm(loader, desc="evaluate", disable=not progress or rank != 0, leave=False):
         b, k = clips.shape[:2]
         x = clips.flatten(0, 1).to(device, non_blocking=True)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)  # fast on GPUs and with oneDNN on CPUs
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)
         outputs.append(out.float().reshape(b, k, -1).cpu())
@@ -353,9 +353,19 @@ class EvalConfig(ConfigMixin):
         self._positive("probe_weight_decay", "num_workers", zero_ok=True)
         if not self.ks or min(self.ks) < 1:
             self._fail("ks", "need positive integers")
+        train._check_model_name(self)
 
     @classmethod
-    def resolve(cls, values: dict[str, Any]) -> EvalConfig:
+    def load(cls, source: Any) -> EvalConfig:
+        """A config instance as is; a mapping or a YAML/JSON file through ``resolve``."""
+        if isinstance(source, cls):
+            return source
+        if isinstance(source, (str, os.PathLike)):
+            source = train.read_config_file(source)
+        return cls.resolve(source)
+
+    @classmethod
+    def resolve(cls, values: Mapping[str, Any]) -> EvalConfig:
         """Options from ``values``, falling back to the checkpoint's training config."""
         base: dict[str, Any] = {}
         if values.get("checkpoint") not in (None, "none", "None"):

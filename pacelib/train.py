@@ -2,8 +2,9 @@
 
 Two entry points, each driven by a small config dataclass::
 
-    history = pretrain(PretrainConfig.from_profile("cpu-demo", out_dir="runs/pre"))
-    result = finetune(FinetuneConfig.from_profile("cpu-demo", init="runs/pre/last.pt"))
+    pre = pretrain(PretrainConfig.from_profile("cpu-demo", out_dir="runs/pre"))
+    ft = finetune(FinetuneConfig.from_profile("cpu-demo", init=pre["checkpoint"], out_dir="runs/ft"))
+    ft["test"]["video_acc"]
 
 A run writes into ``config.out_dir``: ``last.pt`` (the checkpoint, rewritten
 atomically every ``save_every`` steps and at the end of every epoch),
@@ -294,7 +295,9 @@ class RunConfig(ConfigMixin):
     amp: str = _opt(
         "auto", "mixed precision on CUDA: auto = bf16 if supported else fp16", ("auto", "bf16", "fp16", "off")
     )
-    channels_last: bool = _opt(True, "channels_last_3d memory format on CUDA")
+    channels_last: bool = _opt(
+        True, "channels_last_3d memory format (faster on GPUs, and on CPUs with oneDNN)"
+    )
     num_workers: int = _opt(2, "DataLoader worker processes")
     seed: int = _opt(0, "seed for everything random")
     out_dir: str = _opt("runs/pretrain", "directory for last.pt, metrics and config.json")
@@ -324,7 +327,7 @@ class RunConfig(ConfigMixin):
         _check_model_name(self)
 
 
-def _check_model_name(cfg: RunConfig) -> None:
+def _check_model_name(cfg: ConfigMixin) -> None:
     try:
         from pacelib.models import BACKBONES
     except ImportError:  # models.py not importable: build_backbone will report it
@@ -368,7 +371,7 @@ class PretrainConfig(RunConfig):
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
-        "cpu-demo": {**_CPU_DEMO, "epochs": 30, "warmup_steps": 100, "save_every": 200},
+        "cpu-demo": {**_CPU_DEMO, "epochs": 30, "repeat": 2, "warmup_steps": 100, "save_every": 200},
         "colab-gpu": {**_COLAB_GPU, "repeat": 2},
     }
 
@@ -948,9 +951,7 @@ def _fit(
     """
     out_dir = Path(cfg.out_dir)
     ckpt_path, metrics_path = out_dir / "last.pt", out_dir / f"metrics.{cfg.metrics_format}"
-    ctx = StepContext(
-        env.device, amp_dtype(cfg.amp, env.device), cfg.channels_last and env.device.type == "cuda"
-    )
+    ctx = StepContext(env.device, amp_dtype(cfg.amp, env.device), cfg.channels_last)
     model.to(env.device)
     if ctx.channels_last:
         model.to(memory_format=torch.channels_last_3d)
@@ -980,6 +981,8 @@ def _fit(
         set_rng_state(ckpt["rng"])
         _log(env, f"resumed from {ckpt_path}: epoch {epoch + 1}, step {epoch_step}/{steps_per_epoch}")
     elif env.is_main:
+        if cfg.resume:
+            _log(env, f"resume: no checkpoint at {ckpt_path} yet, starting from scratch")
         out_dir.mkdir(parents=True, exist_ok=True)
     if env.is_main:
         (out_dir / "config.json").write_text(json.dumps({"kind": kind, **cfg.to_dict()}, indent=2) + "\n")
@@ -1039,7 +1042,9 @@ def _fit(
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
-                lr = optimizer.param_groups[-1]["lr"]  # the lr this step used (the head's, when groups differ)
+                lr = optimizer.param_groups[-1][
+                    "lr"
+                ]  # the lr this step used (the head's, when groups differ)
                 scheduler.step()
                 sums = batch_sums if sums is None else sums + batch_sums
                 epoch_step += 1

@@ -41,11 +41,28 @@ class ToTCHW(torch.nn.Module):
         return frames.permute(0, 3, 1, 2)
 
 
-class ToCTHW(torch.nn.Module):
-    """``(T, C, H, W)`` -> the model's ``(C, T, H, W)``, contiguous."""
+class NormalizeClip(torch.nn.Module):
+    """``(T, C, H, W)`` frames, uint8 or float in [0, 1] -> normalised ``float32 (C, T, H, W)``.
+
+    One conversion-with-transpose and two in-place ops instead of torchvision's
+    ``ToDtype`` + ``Normalize`` + a transpose: elementwise passes are most of
+    the cost of a small clip's transform.
+    """
+
+    def __init__(self, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> None:
+        super().__init__()
+        shape = (len(mean), 1, 1, 1)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.inv_std = 1 / torch.tensor(self.std, dtype=torch.float32).view(shape)
+        self.shift = torch.tensor(self.mean, dtype=torch.float32).view(shape) * self.inv_std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(1, 0, 2, 3).contiguous()
+        scale = self.inv_std / 255 if x.dtype == torch.uint8 else self.inv_std
+        clip = x.permute(1, 0, 2, 3).to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+        return clip.mul_(scale).sub_(self.shift)
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean}, std={self.std}"
 
 
 class PerFrame(torch.nn.Module):
@@ -104,16 +121,15 @@ def train_transform(
     steps: list[torch.nn.Module] = [ToTCHW(), v2.RandomResizedCrop(crop, scale=scale, antialias=True)]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
-    steps.append(v2.ToDtype(torch.float32, scale=True))
     strengths = (jitter, jitter, jitter, min(jitter / 4, 0.5)) if np.isscalar(jitter) else tuple(jitter)
     if len(strengths) != 4 or any(s < 0 for s in strengths):
         raise ValueError(
             f"invalid jitter {jitter!r}: expected s >= 0 or (brightness, contrast, saturation, hue)"
         )
     if any(strengths):
-        colour = v2.ColorJitter(*strengths)
-        steps.append(PerFrame(colour) if per_frame_jitter else colour)
-    steps += [v2.Normalize(list(mean), list(std)), ToCTHW()]
+        colour = v2.ColorJitter(*strengths)  # on floats in [0, 1]
+        steps += [v2.ToDtype(torch.float32, scale=True), PerFrame(colour) if per_frame_jitter else colour]
+    steps.append(NormalizeClip(mean, std))
     return v2.Compose(steps)
 
 
@@ -137,7 +153,7 @@ def test_transform(
         if short_side is None:
             steps.append(ShortSideAtLeast(max(crop) if isinstance(crop, Sequence) else crop))
         steps.append(v2.CenterCrop(crop))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std)), ToCTHW()]
+    steps.append(NormalizeClip(mean, std))
     return v2.Compose(steps)
 
 
@@ -146,8 +162,7 @@ def normalize(frames: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[
 
     The datasets' default transform.
     """
-    x = v2.functional.to_dtype(ToTCHW()(frames), torch.float32, scale=True)  # exactly as test_transform
-    return v2.functional.normalize(x, list(mean), list(std)).permute(1, 0, 2, 3).contiguous()
+    return NormalizeClip(mean, std)(ToTCHW()(frames))
 
 
 def denormalize(clip: torch.Tensor, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> torch.Tensor:

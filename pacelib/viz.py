@@ -232,3 +232,74 @@ def fit_to_frames(fig: Figure) -> Figure:
     total = row_height * (rows + params.hspace * max(rows - 1, 0)) / (params.top - params.bottom)
     fig.set_size_inches(fig.get_figwidth(), total)
     return fig
+
+
+def plot_bars(
+    values: Mapping[str, Mapping[str, float]],
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+    reference: Mapping[str, float] | None = None,
+    reference_label: str = "chance",
+    ylabel: str = "",
+    title: str = "",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Grouped bar chart, e.g. accuracy per metric (groups) for pretrained vs random init (series).
+
+    Args:
+        values: group -> series -> value. Every group is a cluster of bars on the x axis; series
+            keep their colour across groups. A series missing from a group leaves a gap.
+        errors: same layout as ``values``: half-height of each bar's error bar (e.g. std over
+            seeds); missing entries draw none.
+        reference: group -> value drawn as a black tick across the group's bars (e.g. chance level).
+        reference_label: legend entry of the reference ticks.
+        ax: draw into these axes instead of a new figure.
+    Returns:
+        The axes.
+    """
+    groups = list(values)
+    series = list(dict.fromkeys(s for g in groups for s in values[g]))
+    if not series:
+        raise ValueError("plot_bars: nothing to plot")
+    for name, table in (("errors", errors), ("reference", reference)):
+        unknown = [g for g in (table or {}) if g not in values]
+        if unknown:
+            raise KeyError(f"plot_bars: {name} has groups not in values: {unknown}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(groups) * len(series) + 1.5), 3.2))
+    width = 0.8 / len(series)
+    x = np.arange(len(groups))
+    for j, name in enumerate(series):
+        heights = [values[g].get(name, np.nan) for g in groups]
+        errs = [(errors or {}).get(g, {}).get(name, np.nan) for g in groups]
+        offset = (j - (len(series) - 1) / 2) * width
+        bars = ax.bar(x + offset, heights, width, label=name)
+        if not np.all(np.isnan(errs)):
+            ax.errorbar(x + offset, heights, yerr=np.nan_to_num(errs), fmt="none", ecolor="black", capsize=3)
+        for bar, h in zip(bars, heights):
+            if not np.isnan(h):
+                ax.annotate(
+                    f"{h:.3g}",
+                    (bar.get_x() + bar.get_width() / 2, h),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
+    for k, g in enumerate(groups):
+        if reference and g in reference:
+            ax.hlines(
+                reference[g],
+                k - 0.45,
+                k + 0.45,
+                colors="black",
+                linestyles="--",
+                linewidth=1,
+                label=reference_label if k == min(groups.index(r) for r in reference) else None,
+            )
+    ax.set_xticks(x, groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax

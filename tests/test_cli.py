@@ -62,7 +62,9 @@ def test_synth_still_dispatches_to_the_synthetic_module(capsys):
 def test_flags_override_the_config_file_which_overrides_the_profile(tmp_path, capsys):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("lr: 5.0e-4\nepochs: 7\nresize: [80, 80]\n")
-    code, out, _ = run(capsys, "pretrain", "--profile", "cpu-demo", "--config", cfg, "--epochs", "3", "--dry-run")
+    code, out, _ = run(
+        capsys, "pretrain", "--profile", "cpu-demo", "--config", cfg, "--epochs", "3", "--dry-run"
+    )
     resolved = json.loads(out)
     assert code == 0
     assert resolved["model"] == "c3d_tiny"  # from the profile
@@ -71,7 +73,17 @@ def test_flags_override_the_config_file_which_overrides_the_profile(tmp_path, ca
 
 
 def test_dict_tuple_and_none_flags(capsys):
-    argv = ["finetune", "--model-args", "width=2", "--crop-scale", "0.6", "0.9", "--init", "none", "--dry-run"]
+    argv = [
+        "finetune",
+        "--model-args",
+        "width=2",
+        "--crop-scale",
+        "0.6",
+        "0.9",
+        "--init",
+        "none",
+        "--dry-run",
+    ]
     resolved = json.loads(run(capsys, *argv)[1])
     assert resolved["model_args"] == {"width": 2} and resolved["crop_scale"] == [0.6, 0.9]
     assert resolved["init"] is None
@@ -130,7 +142,9 @@ def test_pretrain_finetune_evaluate_retrieve_probe_end_to_end(tiny_root, tmp_pat
     assert code == 0 and "video accuracy" in out
     test_acc = json.loads((ft / "test.json").read_text())["video_acc"]
     common = ["--num-workers", "0", "--no-progress", "--num-clips", "2"]
-    code, out, _ = run(capsys, "evaluate", "--checkpoint", ft / "last.pt", "--out", tmp_path / "e.json", *common)
+    code, out, _ = run(
+        capsys, "evaluate", "--checkpoint", ft / "last.pt", "--out", tmp_path / "e.json", *common
+    )
     assert code == 0 and json.loads((tmp_path / "e.json").read_text())["video_acc"] == test_acc
     code, out, _ = run(capsys, "retrieve", "--checkpoint", pre / "last.pt", "--ks", "1", "5", *common)
     assert code == 0 and "top-1" in out and "top-5" in out

@@ -61,7 +61,11 @@ def tiny_config(root: Path, out_dir: Path) -> dict:
 
 def fixed_embeddings() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    return (
+        torch.randn(8, 5, generator=g),
+        torch.randn(8, 5, generator=g),
+        torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]),
+    )
 
 
 def gathered_losses(rank: int, world: int) -> dict[str, torch.Tensor]:
@@ -107,7 +111,14 @@ def first_batch(cfg: dict, mode: str, rank: int, world: int) -> dict:
 
 def retrieval(checkpoint: str) -> dict:
     cfg = evaluate.EvalConfig.resolve(
-        {"checkpoint": checkpoint, "num_clips": 2, "num_workers": 0, "progress": False, "ks": [1, 5], "batch_size": 2}
+        {
+            "checkpoint": checkpoint,
+            "num_clips": 2,
+            "num_workers": 0,
+            "progress": False,
+            "ks": [1, 5],
+            "batch_size": 2,
+        }
     )
     return evaluate.run_retrieve(cfg)
 

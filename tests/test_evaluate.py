@@ -67,7 +67,9 @@ def test_retrieval_counts_a_hit_when_any_of_the_k_neighbours_shares_the_class():
 
 def test_retrieval_uses_cosine_similarity_not_distance():
     gallery = torch.tensor([[10.0, 0.0], [0.1, 0.1]])
-    top = retrieval_topk(torch.tensor([[1.0, 1.0]]), torch.tensor([1]), gallery, torch.tensor([0, 1]), ks=(1,))
+    top = retrieval_topk(
+        torch.tensor([[1.0, 1.0]]), torch.tensor([1]), gallery, torch.tensor([0, 1]), ks=(1,)
+    )
     assert top == {1: 1.0}
 
 
@@ -171,7 +173,13 @@ def test_eval_config_takes_data_and_model_options_from_the_checkpoint(checkpoint
 def test_run_evaluate_reproduces_the_finetuning_test_accuracy(checkpoints, tmp_path, capsys):
     out = tmp_path / "eval.json"
     cfg = EvalConfig.resolve(
-        {"checkpoint": str(checkpoints["finetune"]), "num_clips": 2, "num_workers": 0, "progress": False, "out": str(out)}
+        {
+            "checkpoint": str(checkpoints["finetune"]),
+            "num_clips": 2,
+            "num_workers": 0,
+            "progress": False,
+            "out": str(out),
+        }
     )
     result = evaluate.run_evaluate(cfg)
     assert result == checkpoints["test"]
@@ -181,7 +189,9 @@ def test_run_evaluate_reproduces_the_finetuning_test_accuracy(checkpoints, tmp_p
 
 def test_run_evaluate_needs_a_finetuned_checkpoint(checkpoints):
     with pytest.raises(ValueError, match="pretrain checkpoint; evaluate needs a fine-tuned classifier"):
-        evaluate.run_evaluate(EvalConfig.resolve({"checkpoint": str(checkpoints["pretrain"]), "num_workers": 0}))
+        evaluate.run_evaluate(
+            EvalConfig.resolve({"checkpoint": str(checkpoints["pretrain"]), "num_workers": 0})
+        )
     with pytest.raises(ValueError, match="needs --checkpoint"):
         evaluate.run_evaluate(EvalConfig(num_workers=0))
 

@@ -82,12 +82,25 @@ def test_paper_defaults_follow_the_released_code():
     cfg = PretrainConfig()
     assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay) == ("sgd", 1e-3, 0.9, 5e-3)
     assert (cfg.scheduler, cfg.step_epochs, cfg.gamma, cfg.epochs, cfg.batch_size) == ("step", 6, 0.1, 18, 30)
-    assert (cfg.clip_len, cfg.resize, cfg.crop, cfg.pace, cfg.model) == (16, (128, 171), 112, "baseline", "c3d")
+    assert (cfg.clip_len, cfg.resize, cfg.crop, cfg.pace, cfg.model) == (
+        16,
+        (128, 171),
+        112,
+        "baseline",
+        "c3d",
+    )
 
 
 def test_config_coerces_yaml_and_cli_strings():
     cfg = PretrainConfig.from_dict(
-        {"lr": "1e-3", "resize": [64, 80], "crop": "56", "flip": "no", "grad_clip": "none", "crop_scale": "0.5,1"}
+        {
+            "lr": "1e-3",
+            "resize": [64, 80],
+            "crop": "56",
+            "flip": "no",
+            "grad_clip": "none",
+            "crop_scale": "0.5,1",
+        }
     )
     assert cfg.lr == 1e-3 and cfg.resize == (64, 80) and cfg.crop == 56
     assert cfg.flip is False and cfg.grad_clip is None and cfg.crop_scale == (0.5, 1.0)
@@ -327,7 +340,16 @@ def test_pretrain_writes_checkpoint_metrics_and_config(tiny_root, tmp_path, caps
     result = train.pretrain(tiny(tiny_root, tmp_path / "run"))
     rows = train.read_metrics(result["metrics"])
     assert [r["epoch"] for r in rows] == [1, 2]
-    for key in ("loss", "loss_pace", "loss_ctr", "acc", "acc_pace_1", "acc_pace_2", "acc_pace_3", "acc_pace_4"):
+    for key in (
+        "loss",
+        "loss_pace",
+        "loss_ctr",
+        "acc",
+        "acc_pace_1",
+        "acc_pace_2",
+        "acc_pace_3",
+        "acc_pace_4",
+    ):
         assert all(np.isfinite(r[key]) or key.startswith("acc_pace") for r in rows), key
     assert rows[0]["loss_ctr"] == 0 and rows[0]["loss"] == pytest.approx(rows[0]["loss_pace"])
     ckpt = load_checkpoint(result["checkpoint"])
@@ -338,7 +360,9 @@ def test_pretrain_writes_checkpoint_metrics_and_config(tiny_root, tmp_path, caps
     out = capsys.readouterr().out
     assert "pretrain epoch 1/2" in out and "pretrain epoch 2/2" in out
     model, _ = train.model_from_checkpoint(result["checkpoint"])
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), result["model"].state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), result["model"].state_dict().values())
+    )
 
 
 @pytest.mark.parametrize("contrastive", ["same_context", "same_pace"])
@@ -432,7 +456,9 @@ def test_sigkill_mid_training_then_resume_ends_with_identical_weights(tiny_root,
     cfg_b = tmp_path / "B.json"
     cfg_b.write_text(json.dumps({**cfg, "out_dir": str(tmp_path / "B")}))
     ckpt = tmp_path / "B" / "last.pt"
-    proc = subprocess.Popen([*cmd, str(cfg_b)], env=_CHILD_ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cmd, str(cfg_b)], env=_CHILD_ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)

@@ -78,3 +78,29 @@ def test_fit_to_frames_rejects_a_figure_without_images():
     fig, _ = plt.subplots()
     with pytest.raises(ValueError, match="no images"):
         viz.fit_to_frames(fig)
+
+
+def test_plot_bars_draws_one_bar_per_group_and_series_at_its_value():
+    ax = viz.plot_bars({"top-1": {"pre": 0.5, "rnd": 0.2}, "top-5": {"pre": 0.8, "rnd": 0.6}})
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [0.2, 0.5, 0.6, 0.8]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["top-1", "top-5"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["pre", "rnd"]
+
+
+def test_plot_bars_draws_error_bars_and_a_reference_tick_per_group():
+    ax = viz.plot_bars(
+        {"max3": {"ours": 0.6}, "max6": {"ours": 0.3}},
+        errors={"max3": {"ours": 0.05}},
+        reference={"max3": 1 / 3, "max6": 1 / 6},
+    )
+    ticks = [c for c in ax.collections if c.get_linestyle()[0][1] is not None]  # dashed reference lines
+    levels = sorted(round(float(seg[0][1]), 4) for c in ticks for seg in c.get_segments())
+    assert levels == [0.1667, 0.3333]
+    assert "chance" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.containers) == 2  # the bars and one error-bar container
+
+
+def test_plot_bars_names_unknown_reference_groups():
+    with pytest.raises(KeyError, match="max9"):
+        viz.plot_bars({"max3": {"ours": 0.6}}, reference={"max9": 0.1})
