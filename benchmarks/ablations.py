@@ -279,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "rows": table_rows(summary),
         "seconds": round(time.perf_counter() - started, 1),
+        # Other jobs on the machine slow the runs down (not their results): say how busy it was.
+        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()],
     }
     print()
     print(markdown(report))
