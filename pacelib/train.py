@@ -710,11 +710,12 @@ def load_split(data_root: str | None, dataset: str, split: int, train: bool, bad
 
 def few_labels(videos: list, per_class: int, seed: int = 0) -> list:
     """At most ``per_class`` videos of each class, drawn without replacement, deterministic in
-    ``seed``; the original order is kept."""
+    ``seed``; the original order is kept. Subsets are nested: the 5 per class of a seed are
+    among its 10 per class."""
     by_class: dict[int, list[int]] = {}
     for i, v in enumerate(videos):
         by_class.setdefault(v.label, []).append(i)
-    rng = np.random.default_rng([seed, per_class])
+    rng = np.random.default_rng(seed)
     keep = sorted(int(i) for label in sorted(by_class) for i in rng.permutation(by_class[label])[:per_class])
     return [videos[i] for i in keep]
 
@@ -845,6 +846,8 @@ def lr_factor(cfg: RunConfig, steps_per_epoch: int) -> Any:
 
 
 class StepContext(typing.NamedTuple):
+    """Where and how a training step runs."""
+
     device: torch.device
     amp: torch.dtype | None  # autocast dtype, None = off
     channels_last: bool
@@ -979,10 +982,16 @@ def _fit(
         # Rank 0 saved the epoch's partial sums over all ranks; the others restart from zero.
         sums = ckpt["sums"] if ckpt["sums"] is None or env.is_main else torch.zeros_like(ckpt["sums"])
         set_rng_state(ckpt["rng"])
-        _log(env, f"resumed from {ckpt_path}: epoch {epoch + 1}, step {epoch_step}/{steps_per_epoch}")
+        if epoch >= cfg.epochs:
+            _log(env, f"resumed from {_shown(ckpt_path)}: all {cfg.epochs} epochs are done, nothing to train")
+        else:
+            _log(
+                env,
+                f"resumed from {_shown(ckpt_path)}: epoch {epoch + 1}, step {epoch_step}/{steps_per_epoch}",
+            )
     elif env.is_main:
         if cfg.resume:
-            _log(env, f"resume: no checkpoint at {ckpt_path} yet, starting from scratch")
+            _log(env, f"resume: no checkpoint at {_shown(ckpt_path)} yet, starting from scratch")
         out_dir.mkdir(parents=True, exist_ok=True)
     if env.is_main:
         (out_dir / "config.json").write_text(json.dumps({"kind": kind, **cfg.to_dict()}, indent=2) + "\n")
@@ -1086,6 +1095,13 @@ def _progress(env: DistInfo, cfg: RunConfig, total: int, initial: int, desc: str
     return tqdm(
         total=total, initial=initial, desc=desc, leave=False, disable=not (env.is_main and cfg.progress)
     )
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a log line shows it: relative to the working directory when it is near
+    (``../runs/x/last.pt`` from a notebook), so logs do not leak the machine's folders."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative
 
 
 def _log(env: DistInfo, message: str) -> None:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pacelib.pace import pace_indices, pace_name
 
@@ -162,6 +163,7 @@ def plot_curves(history: Sequence[Mapping[str, float]], keys: Sequence[str], tit
         if missing:
             raise KeyError(f"metric {key!r} missing from epoch rows {missing[:5]}")
         ax.plot(epochs, [row[key] for row in history], marker="o", label=key)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5"
     ax.set_xlabel("epoch")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -275,11 +277,11 @@ def plot_bars(
         bars = ax.bar(x + offset, heights, width, label=name)
         if not np.all(np.isnan(errs)):
             ax.errorbar(x + offset, heights, yerr=np.nan_to_num(errs), fmt="none", ecolor="black", capsize=3)
-        for bar, h in zip(bars, heights):
+        for bar, h, e in zip(bars, heights, errs):
             if not np.isnan(h):
-                ax.annotate(
+                ax.annotate(  # the value, above the bar and its error bar
                     f"{h:.3g}",
-                    (bar.get_x() + bar.get_width() / 2, h),
+                    (bar.get_x() + bar.get_width() / 2, h + (0 if np.isnan(e) else e)),
                     ha="center",
                     va="bottom",
                     fontsize=7,

@@ -78,6 +78,34 @@ def test_teaching_notebook_opens_with_goals_and_runtime(notebook):
     assert "cpu" in first and "colab" in first, f"{notebook.name}: no runtime on CPU and Colab"
 
 
+TEACHING_NOTEBOOKS = sorted(ROOT.glob("notebooks/0*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", TEACHING_NOTEBOOKS, ids=lambda p: p.name)
+def test_teaching_notebook_is_committed_executed_top_to_bottom_without_errors(notebook):
+    # The book shows the committed outputs (execute_notebooks: off), so they must be complete.
+    code = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{notebook.name}: run `make notebooks` (counts {counts})"
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{notebook.name}: committed with an error output: {errors[0].get('ename')}"
+
+
+PLACEHOLDER = re.compile(r"\b(TBD|TODO|FIXME|XXX)\b")
+
+
+@pytest.mark.parametrize(
+    "page", [*TEACHING_NOTEBOOKS, *sorted(ROOT.glob("book/*.md")), ROOT / "README.md"], ids=lambda p: p.name
+)
+def test_page_has_no_placeholder_text(page):
+    if page.suffix == ".ipynb":
+        text = "\n".join("".join(c["source"]) for c in json.loads(page.read_text())["cells"])
+    else:
+        text = page.read_text()
+    found = [line.strip() for line in text.splitlines() if PLACEHOLDER.search(line)]
+    assert not found, f"{page.name} still has placeholders: {found}"
+
+
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
     """Build the book from the committed notebook outputs (no execution) into a temporary folder."""
@@ -132,3 +160,16 @@ def test_built_html_has_no_error_output_or_traceback(built_book):
             "ansi-red-fg",
         ):
             assert marker not in html, f"{page.relative_to(built_book)} contains {marker!r}"
+
+
+@pytest.mark.slow
+def test_markdown_tables_in_outputs_render_as_html_tables(built_book):
+    # A notebook's Markdown(...) output is parsed as GitHub-flavoured Markdown; with plain
+    # CommonMark a results table would show up as a paragraph of pipes.
+    for page in built_book.rglob("*.html"):
+        prose = re.sub(r"<pre.*?</pre>", "", page.read_text(), flags=re.DOTALL)  # code may hold pipes
+        assert "|---|" not in prose, f"{page.relative_to(built_book)} shows a Markdown table as raw text"
+    transfer = (built_book / "notebooks" / "04_transfer.html").read_text()
+    assert re.search(r"<th[^>]*>\s*fine-tune \(video\)\s*</th>", transfer), (
+        "04's results table is not a table"
+    )

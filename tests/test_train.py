@@ -251,6 +251,7 @@ def test_few_labels_keeps_at_most_n_per_class_deterministically(tiny_root):
     assert train.few_labels(videos, 2, seed=0) == picked
     assert any(train.few_labels(videos, 2, seed=s) != picked for s in range(1, 6))
     assert len(train.few_labels(videos, 100, seed=0)) == len(videos)
+    assert set(train.few_labels(videos, 1, seed=0)) <= set(picked)  # nested subsets
 
 
 # ---------------------------------------------------------------------------
@@ -430,10 +431,12 @@ def test_resume_refuses_a_changed_config(tiny_root, tmp_path):
         train.finetune({**cfg, "resume": True, "init": None})
 
 
-def test_resume_of_a_finished_run_trains_no_further(tiny_root, tmp_path):
+def test_resume_of_a_finished_run_trains_no_further(tiny_root, tmp_path, capsys):
     cfg = tiny(tiny_root, tmp_path, epochs=1)
     first = train.pretrain(cfg)
+    capsys.readouterr()
     again = train.pretrain({**cfg, "resume": True})
+    assert "all 1 epochs are done, nothing to train" in capsys.readouterr().out
     assert again["history"] == first["history"]
     a, b = first["model"].state_dict(), again["model"].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

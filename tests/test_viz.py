@@ -104,3 +104,15 @@ def test_plot_bars_draws_error_bars_and_a_reference_tick_per_group():
 def test_plot_bars_names_unknown_reference_groups():
     with pytest.raises(KeyError, match="max9"):
         viz.plot_bars({"max3": {"ours": 0.6}}, reference={"max9": 0.1})
+
+
+def test_plot_bars_writes_each_value_above_its_error_bar():
+    ax = viz.plot_bars({"a": {"s": 0.5}, "b": {"s": 0.3}}, errors={"a": {"s": 0.1}})
+    labels = {t.get_text(): t.xy[1] for t in ax.texts}
+    assert labels == {"0.5": pytest.approx(0.6), "0.3": pytest.approx(0.3)}
+
+
+def test_plot_curves_puts_ticks_on_whole_epochs_only():
+    history = [{"epoch": e, "loss": 1 / e} for e in (1, 2, 3, 4)]
+    ticks = viz.plot_curves(history, ["loss"]).axes[0].get_xticks()
+    assert all(float(t).is_integer() for t in ticks), ticks
