@@ -59,7 +59,9 @@ def test_learning_benchmark_reports_every_seed_and_the_pretext_accuracy(tmp_path
     assert all(len(v) == 2 and all(0 <= a <= 1 for a in v) for v in report["video_acc"].values())
     assert report["num_test_videos"] == 6 and report["num_classes"] == 3
     assert len(report["pretext"]) == 1 and {"acc", "acc_pace_1", "acc_pace_4"} <= set(report["pretext"][0])
-    assert report["seconds"]["total"] >= report["seconds"]["pretrain"] + report["seconds"]["finetune"] > 0
+    seconds = report["seconds"]  # each rounded to 0.1 s on its own
+    assert seconds["pretrain"] >= 0 and seconds["finetune"] >= 0 and seconds["total"] > 0
+    assert seconds["total"] >= seconds["pretrain"] + seconds["finetune"] - 0.15
     assert "pyav decoding" in report["machine"]
     # Both fine-tunings of a seed see the same labelled videos, and the pretrained one starts
     # from the benchmark's own pretraining checkpoint.
