@@ -4,7 +4,8 @@ On the default synthetic dataset (``pacelib.synthetic.ensure_dataset()``: 10
 motion classes, 600 training and 200 test videos of 96 frames at 64x64):
 
 1. pretrain a tiny C3D by pace prediction on the training videos, labels unused
-   (the ``cpu-demo`` profile of ``PretrainConfig``);
+   (the ``cpu-demo`` profile of ``PretrainConfig``, for 20 of its 30 epochs, so that
+   the whole benchmark fits in 10 minutes on a 2-core CPU);
 2. fine-tune it with only ``--labels-per-class`` labelled videos per class, and
    train the same network from random init with the same recipe (the
    ``cpu-demo`` profile of ``FinetuneConfig``);
