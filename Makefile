@@ -58,13 +58,14 @@ format: $(STAMP)
 # cells marked `# NBVAL_CHECK_OUTPUT` have their outputs compared. They run in order, so
 # notebook 04 reuses notebook 03's checkpoint; all six take about 10 minutes on 2 CPU cores.
 NBVAL_NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
+NBVAL := $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NBVAL_NOTEBOOKS)
 
 test: $(STAMP) data sysdeps lint
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NBVAL_NOTEBOOKS)
+	$(NBVAL)
 
 test-notebooks: $(STAMP) data
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NBVAL_NOTEBOOKS)
+	$(NBVAL)
 
 notebooks: $(STAMP) data
 	cd notebooks && for nb in 0*.ipynb; do ../$(VENV)/bin/jupyter-execute --inplace --timeout=1800 $$nb || exit 1; done

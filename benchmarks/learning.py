@@ -37,7 +37,9 @@ from pathlib import Path
 import torch
 
 from pacelib import evaluate, train
+from pacelib.datasets import PaceDataset, VideoList
 from pacelib.synthetic import ensure_dataset
+from pacelib.transforms import test_transform
 from pacelib.video import BACKEND_ENV
 
 
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     root = ensure_dataset() if args.data_root is None else args.data_root
     data = {"data_root": str(root)}
+    test_videos = train.load_split(str(root), "ucf101", 1, train=False)
     pre_overrides = {"contrastive": args.contrastive, "progress": False, **data, **_options(args.set)}
     if args.pretrain_epochs is not None:
         pre_overrides["epochs"] = args.pretrain_epochs
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train.pretrain(cfg)
         timings["pretrain"] += time.perf_counter() - t
         checkpoints[seed] = result["checkpoint"]
-        pretext.append(held_out_pretext_accuracy(result["model"], cfg, root))
+        pretext.append(held_out_pretext_accuracy(result["model"], cfg, test_videos))
         print(
             f"pretrain seed {seed}: {time.perf_counter() - t:.0f} s, held-out pretext {pretext[-1]}",
             flush=True,
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "labels_per_class": args.labels_per_class,
         "num_test_videos": test["num_videos"],
-        "num_classes": len(train.load_split(str(root), "ucf101", 1, train=False).classes),
+        "num_classes": len(test_videos.classes),
     }
     print()
     print(markdown(report))
@@ -169,12 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def held_out_pretext_accuracy(model: torch.nn.Module, cfg: train.PretrainConfig, root: Path) -> dict:
-    """Pace accuracy on the test split's videos (never seen in pretraining), centre crops."""
-    from pacelib.datasets import PaceDataset
-    from pacelib.transforms import test_transform
-
-    videos = train.load_split(str(root), "ucf101", 1, train=False)
+def held_out_pretext_accuracy(model: torch.nn.Module, cfg: train.PretrainConfig, videos: VideoList) -> dict:
+    """Pace accuracy on the test split's ``videos`` (never seen in pretraining), centre crops."""
     dataset = PaceDataset(
         videos, spec=cfg.pace, clip_len=cfg.clip_len, transform=test_transform(crop=cfg.crop), seed=1234
     )

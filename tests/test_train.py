@@ -21,7 +21,6 @@ import pytest
 import torch
 
 from pacelib import train
-from pacelib.synthetic import SynthConfig, ensure_dataset
 from pacelib.train import (
     FinetuneConfig,
     PretrainConfig,
@@ -31,13 +30,6 @@ from pacelib.train import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_DATA = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, size=32, num_frames=24)
-
-
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 training and 6 test videos; shared by every engine test file in the session."""
-    return ensure_dataset(tmp_path_factory.getbasetemp() / "engine-tiny-synth", seed=0, config=TINY_DATA)
 
 
 def tiny(root: Path, out_dir: Path, **overrides) -> dict:
