@@ -47,7 +47,6 @@ from pacelib import evaluate, train
 from pacelib.datasets import PaceDataset
 from pacelib.pace import PRESETS
 from pacelib.synthetic import ensure_dataset
-from pacelib.transforms import test_transform
 
 # The supplement's Tables 1-4: rows in the paper's order.
 TABLES = {
@@ -62,7 +61,6 @@ SAME_AS_BASELINE = ("max4", "step1")
 # numbers this course could verify; Tables 2-4 are in the supplement and were not transcribed.
 PAPER_TABLE1 = {"max3": 77.6, "max4": 69.5, "max5": 61.4, "max6": 55.9}
 MACHINE = "2-core CPU, synthetic data"
-HELD_OUT_SEED = 1234  # the held-out clips: the same for every preset's seeds
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -112,20 +110,6 @@ def pretrain_config(preset: str, seed: int, steps: int, work_dir: Path) -> train
         out_dir=str(work_dir / f"{preset}_s{seed}"),
         metrics_format="json",
         progress=False,
-    )
-
-
-def held_out(preset: str, cfg: train.PretrainConfig) -> PaceDataset:
-    """Pace clips of the test split's videos (never seen in pretraining), centre-cropped."""
-    videos = train.load_split(cfg.data_root, cfg.dataset, cfg.split, train=False)
-    return PaceDataset(
-        videos,
-        spec=preset,
-        clip_len=cfg.clip_len,
-        transform=test_transform(crop=cfg.crop),
-        size=cfg.resize,
-        seed=HELD_OUT_SEED,
-        cache_frames=True,  # decoded once per preset, reused by every seed and pass
     )
 
 
@@ -224,7 +208,8 @@ def task(preset: str, seed: int, steps: int, passes: int, work_dir: Path) -> dic
     """One cell of the grid: pretrain ``preset`` with ``seed``, score it on held-out videos."""
     cfg = pretrain_config(preset, seed, steps, work_dir)
     if preset not in _HELD_OUT:
-        _HELD_OUT[preset] = held_out(preset, cfg)
+        # Decoded once per preset, reused by every seed and pass.
+        _HELD_OUT[preset] = evaluate.held_out_pace_clips(cfg, cache_frames=True)
     return run_one(cfg, _HELD_OUT[preset], passes)
 
 
@@ -271,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_passes": args.passes,
             "threads": torch.get_num_threads(),
             "jobs": args.jobs,
-            "heldout_seed": HELD_OUT_SEED,
+            "heldout_seed": evaluate.HELD_OUT_SEED,
             "config": pretrain_config(presets[0], args.seeds[0], args.steps, args.work_dir).to_dict(),
         },
         "paper_table1_ucf101": PAPER_TABLE1,

@@ -37,9 +37,7 @@ from pathlib import Path
 import torch
 
 from pacelib import evaluate, train
-from pacelib.datasets import PaceDataset, VideoList
 from pacelib.synthetic import ensure_dataset
-from pacelib.transforms import test_transform
 from pacelib.video import BACKEND_ENV
 
 
@@ -118,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train.pretrain(cfg)
         timings["pretrain"] += time.perf_counter() - t
         checkpoints[seed] = result["checkpoint"]
-        pretext.append(held_out_pretext_accuracy(result["model"], cfg, test_videos))
+        pretext.append(evaluate.pace_accuracy(result["model"], evaluate.held_out_pace_clips(cfg), passes=2))
         print(
             f"pretrain seed {seed}: {time.perf_counter() - t:.0f} s, held-out pretext {pretext[-1]}",
             flush=True,
@@ -170,14 +168,6 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
-
-
-def held_out_pretext_accuracy(model: torch.nn.Module, cfg: train.PretrainConfig, videos: VideoList) -> dict:
-    """Pace accuracy on the test split's ``videos`` (never seen in pretraining), centre crops."""
-    dataset = PaceDataset(
-        videos, spec=cfg.pace, clip_len=cfg.clip_len, transform=test_transform(crop=cfg.crop), seed=1234
-    )
-    return evaluate.pace_accuracy(model, dataset, passes=2)
 
 
 def _mean_std(values: list[float]) -> str:

@@ -146,6 +146,27 @@ def evaluate(
     return accuracy_from_logits(logits, labels)
 
 
+HELD_OUT_SEED = 1234  # fixes the held-out clips: every model is scored on the same ones
+
+
+def held_out_pace_clips(cfg: train.PretrainConfig, cache_frames: bool = False) -> Dataset:
+    """The ``PaceDataset`` that scores a pretraining run: ``cfg``'s paces on the videos of its test
+    split, which pretraining never sees, centre-cropped, with clips fixed by ``HELD_OUT_SEED``.
+    Pass it to ``pace_accuracy``; with ``cache_frames`` each video is decoded once."""
+    from pacelib.datasets import PaceDataset
+    from pacelib.transforms import test_transform
+
+    return PaceDataset(
+        train.load_split(cfg.data_root, cfg.dataset, cfg.split, train=False),
+        spec=cfg.pace,
+        clip_len=cfg.clip_len,
+        transform=test_transform(crop=cfg.crop),
+        size=cfg.resize,
+        seed=HELD_OUT_SEED,
+        cache_frames=cache_frames,
+    )
+
+
 @torch.no_grad()
 def pace_accuracy(
     model: nn.Module,

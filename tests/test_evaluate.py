@@ -223,3 +223,17 @@ def test_model_from_checkpoint_rebuilds_each_kind(checkpoints):
     ft, ckpt = train.model_from_checkpoint(checkpoints["finetune"])
     assert isinstance(pre, PaceModel) and isinstance(ft, ActionClassifier) and not ft.training
     assert ckpt["num_classes"] == 3
+
+
+def test_held_out_pace_clips_are_the_test_split_the_same_for_every_call(tiny_root):
+    cfg = train.PretrainConfig.from_profile(
+        "cpu-demo", data_root=str(tiny_root), clip_len=8, crop=32, pace="max3"
+    )
+    a, b = evaluate.held_out_pace_clips(cfg), evaluate.held_out_pace_clips(cfg, cache_frames=True)
+    test_videos = train.load_split(str(tiny_root), "ucf101", 1, train=False)
+    assert [v.path for v in a.videos] == [v.path for v in test_videos] and len(a) == 6
+    assert a.spec.names == ["1", "2", "3"]
+    for i in range(len(a)):
+        (clip_a, pace_a), (clip_b, pace_b) = a[i], b[i]
+        assert clip_a.shape == (3, 8, 32, 32) and pace_a == pace_b
+        assert torch.equal(clip_a, clip_b)  # fixed seed, centre crop: no randomness left
