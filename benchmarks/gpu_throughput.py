@@ -68,7 +68,9 @@ def flops_per_clip(args: argparse.Namespace) -> float:
 
 def timed_steps(model, optimizer, batches, args, device) -> float:
     """Run ``warmup + steps`` training steps on the batches; return clips/s of the timed ones."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[args.amp]
+    from pacelib.train import amp_dtype
+
+    dtype = amp_dtype(args.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
     model.train()
     for i, (clips, labels) in enumerate(batches):
