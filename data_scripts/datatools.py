@@ -21,7 +21,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import posixpath
 import re
 import shutil
 import ssl
@@ -112,12 +111,17 @@ class ChecksumError(RuntimeError):
 
 
 class UnsafeArchiveError(RuntimeError):
-    """An archive has a member that would land outside the target folder. Nothing was extracted."""
+    """An archive holds a link, or something that could land outside the target folder.
 
-    def __init__(self, archive: Path, problems: list[tuple[str, str]]):
+    Raised before anything is written when the archive's listing shows the problem; otherwise as
+    soon as it shows on disk, before it reaches the dataset folder (see :func:`extract_archive`).
+    ``problems`` is a list of (member or path, reason); ``action`` starts the message.
+    """
+
+    def __init__(self, archive: Path, problems: list[tuple[str, str]], action: str = "refusing to extract"):
         listed = "; ".join(f"{name!r}: {why}" for name, why in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        super().__init__(f"refusing to extract {archive}: {listed}{more}")
+        super().__init__(f"{action} {archive}: {listed}{more}")
         self.archive, self.problems = archive, problems
 
 
@@ -375,7 +379,8 @@ def download_dataset(
 
 
 # ----------------------------------------------------------------------------------------------
-# Safe extraction: list the members, refuse anything that could land outside, then extract
+# Safe extraction: list the members, refuse links and anything that could land outside, extract,
+# then check what is on disk
 
 
 @dataclass(frozen=True)
@@ -464,15 +469,22 @@ def _rar_members(path: Path) -> list[Member]:
     members = []
     for entry in listing["lsarContents"]:
         name = entry["XADFileName"]
-        if entry.get("XADIsLink"):
+        mode = entry.get("XADPosixPermissions")
+        mode = mode if isinstance(mode, int) else 0
+        if entry.get("XADIsLink") or stat.S_ISLNK(mode):
             # RAR5 records the target in the header; RAR3 stores it as data lsar does not show,
-            # so the target stays None and the member is refused as unknown.
+            # so the target may be None. Either way the member is refused.
             members.append(Member(name, "symlink", entry.get("XADLinkDestination")))
         elif entry.get("XADIsHardLink"):
             members.append(Member(name, "hardlink", entry.get("XADLinkDestination")))
         elif entry.get("XADIsDirectory"):
             members.append(Member(name, "dir"))
-        elif entry.get("XADIsCharacterDevice") or entry.get("XADIsBlockDevice") or entry.get("XADIsFIFO"):
+        elif (
+            entry.get("XADIsCharacterDevice")
+            or entry.get("XADIsBlockDevice")
+            or entry.get("XADIsFIFO")
+            or stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR)
+        ):
             members.append(Member(name, "other"))
         else:
             members.append(Member(name, "file"))
@@ -485,28 +497,21 @@ def list_members(path: Path) -> list[Member]:
     return {"zip": _zip_members, "tar": _tar_members, "rar": _rar_members}[fmt](Path(path))
 
 
-def _escapes(path: str) -> bool:
-    """True if a relative POSIX path is absolute or climbs above its starting folder."""
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        return True
-    normal = posixpath.normpath(path)
-    return normal == ".." or normal.startswith("../")
-
-
 def unsafe_members(members: Iterable[Member]) -> list[tuple[str, str]]:
-    """(name, reason) for each member that could write outside the extraction folder.
+    """(name, reason) for each member that must not be extracted.
 
-    Refused: absolute names and names with a ``..`` part; symbolic links whose target is
-    absolute, points above the folder, or cannot be read; hard links to such names; device
-    files and FIFOs; and any member whose path goes through one of the archive's own links
-    (a link to an inside folder could still be used to climb out later).
+    A dataset archive holds folders and regular files, nothing else, so every symbolic link and
+    every hard link is refused, whatever its target. Checking where a link points is not enough:
+    ``UCF-101/up -> ..`` stays inside the archive's folder, but once the ``UCF-101/`` level is
+    dropped it points at the folder above the dataset, and a later archive can write through it.
+    Also refused: absolute names, names with a ``..`` part, device files and FIFOs, and any
+    member whose path goes through one of the archive's own links.
     """
     members = list(members)
     links = {m.name.replace("\\", "/").rstrip("/") for m in members if m.kind in ("symlink", "hardlink")}
     problems = []
     for m in members:
         name = m.name.replace("\\", "/")  # archives made on Windows may use backslashes
-        target = m.target.replace("\\", "/") if m.target is not None else None
         parents = name.rstrip("/").split("/")[:-1]
         through = [p for p in ("/".join(parents[: i + 1]) for i in range(len(parents))) if p in links]
         if not name.strip("/"):
@@ -515,46 +520,70 @@ def unsafe_members(members: Iterable[Member]) -> list[tuple[str, str]]:
             problems.append((m.name, "absolute path"))
         elif ".." in name.split("/"):
             problems.append((m.name, "'..' in the path (path traversal)"))
+        elif m.kind == "symlink":
+            problems.append((m.name, f"symbolic link (-> {m.target}); dataset archives never hold links"))
+        elif m.kind == "hardlink":
+            problems.append((m.name, f"hard link (-> {m.target}); dataset archives never hold links"))
         elif m.kind == "other":
             problems.append((m.name, "device file or FIFO"))
-        elif m.kind == "symlink" and target is None:
-            problems.append((m.name, "symbolic link whose target cannot be checked"))
-        elif m.kind == "symlink" and _escapes(posixpath.join(posixpath.dirname(name), target)):
-            problems.append((m.name, f"symbolic link pointing outside the folder (-> {m.target})"))
-        elif m.kind == "hardlink" and (target is None or _escapes(target)):
-            problems.append((m.name, f"hard link to a file outside the folder (-> {m.target})"))
         elif through:
             problems.append((m.name, f"path goes through the archive's link {through[0]!r}"))
     return problems
 
 
-def extract_archive(archive: Path, dest: Path, progress: bool = True) -> list[Member]:
-    """Check every member of ``archive``, then extract it into ``dest``; returns the members.
+def _raise_on_walk_error(err: OSError) -> None:
+    raise err  # os.walk skips folders it cannot read unless told otherwise; a skipped folder is unchecked
 
-    Raises :class:`UnsafeArchiveError` naming the offending members before anything is written.
-    .zip and .tar are handled by Python; .rar by ``unar`` (see :func:`rar_tools`).
+
+def unsafe_files(top: Path) -> list[tuple[str, str]]:
+    """(path relative to ``top``, reason) for everything under ``top`` that is not a folder or a plain file.
+
+    The check on disk after extraction, for what a listing can miss (unar is an external tool;
+    lsar does not show every link's target): symbolic links, regular files with more than one
+    hard link (freshly extracted files have exactly one), devices, FIFOs and sockets. Uses
+    ``lstat`` and never follows a link.
     """
-    archive, dest = Path(archive), Path(dest)
-    members = list_members(archive)
-    problems = unsafe_members(members)
-    if problems:
-        raise UnsafeArchiveError(archive, problems)
-    dest.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(members), unit="file", desc=f"extract {archive.name}", disable=not progress)
+    problems = []
+    for folder, dirs, files in os.walk(top, followlinks=False, onerror=_raise_on_walk_error):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            path = Path(folder, name)
+            info = os.lstat(path)
+            rel = path.relative_to(top).as_posix()
+            if stat.S_ISLNK(info.st_mode):
+                problems.append((rel, f"symbolic link on disk after extraction (-> {os.readlink(path)})"))
+            elif stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                problems.append((rel, f"file with {info.st_nlink} hard links on disk after extraction"))
+            elif not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                problems.append((rel, "device file, FIFO or socket on disk after extraction"))
+    return problems
+
+
+def _unpack(archive: Path, dest: Path, fmt: str, total: int, progress: bool) -> ArchiveToolError | None:
+    """Extract ``archive`` into ``dest``.
+
+    Returns unar's failure instead of raising it: :func:`extract_archive` first checks what a failed
+    run left on disk, since a link there is the more important news.
+    """
+    bar = tqdm(total=total, unit="file", desc=f"extract {archive.name}", disable=not progress)
     with bar:
-        fmt = archive_format(archive)
         if fmt == "zip":
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
                     zf.extract(info, dest)
                     bar.update()
         elif fmt == "tar":
-            # tarfile's "data" filter (Python >= 3.11.4) re-checks every member as a second line
-            # of defence; on older Pythons the checks above are the only ones.
+            # tarfile's "data" filter (Python >= 3.11.4) refuses links out of dest, devices and
+            # absolute names as it extracts; older Pythons lack it, so it is not relied on.
             extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             with tarfile.open(archive) as tf:
                 for info in tf:
-                    tf.extract(info, dest, **extra)
+                    try:
+                        tf.extract(info, dest, **extra)
+                    except getattr(tarfile, "FilterError", ()) as err:
+                        raise UnsafeArchiveError(
+                            archive, [(info.name, f"refused by tarfile's data filter ({err})")]
+                        ) from None
                     bar.update()
         else:
             _, unar = rar_tools()
@@ -571,17 +600,45 @@ def extract_archive(archive: Path, dest: Path, progress: bool = True) -> list[Me
                     if line.rstrip().endswith("OK."):
                         bar.update()
             if proc.returncode != 0:
-                raise ArchiveToolError(
+                return ArchiveToolError(
                     f"unar failed on {archive} (exit {proc.returncode}):\n{''.join(lines[-20:])}"
                 )
-    # Second line of defence for the external tool: nothing extracted may resolve outside dest.
-    root = dest.resolve()
-    for m in members:
-        target = (dest / m.name).resolve()
-        if target != root and root not in target.parents:
-            raise UnsafeArchiveError(
-                archive, [(m.name, f"resolved outside the folder after extraction: {target}")]
-            )
+    return None
+
+
+def extract_archive(archive: Path, dest: Path, progress: bool = True) -> list[Member]:
+    """Check every member of ``archive``, extract it into ``dest``, check the result; returns the members.
+
+    Two checks, because either alone can be fooled:
+
+    1. Before anything is written, the listing (:func:`unsafe_members`): links, absolute names and
+       ``..`` are refused with :class:`UnsafeArchiveError`, naming the members.
+    2. After extracting, what is on disk (:func:`unsafe_files`): a link the listing did not show
+       (say, a RAR link lsar does not report) is refused the same way, naming the path. This also
+       runs when unar fails, since a failed run can leave a link behind.
+
+    ``dest`` is meant to be a new staging folder: when check 2 (or tarfile's filter) refuses the
+    archive and this call created ``dest``, ``dest`` is deleted again. .zip and .tar are handled by
+    Python; .rar by ``unar`` (see :func:`rar_tools`).
+    """
+    archive, dest = Path(archive), Path(dest)
+    members = list_members(archive)
+    problems = unsafe_members(members)
+    if problems:
+        raise UnsafeArchiveError(archive, problems)
+    fresh = not os.path.lexists(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        failure = _unpack(archive, dest, archive_format(archive), len(members), progress)
+        problems = unsafe_files(dest)
+        if problems:
+            raise UnsafeArchiveError(archive, problems)
+    except UnsafeArchiveError:
+        if fresh:
+            _remove(dest)
+        raise
+    if failure is not None:
+        raise failure
     return members
 
 
@@ -589,25 +646,79 @@ def extract_archive(archive: Path, dest: Path, progress: bool = True) -> list[Me
 # Dataset layout: from archives to root/<Class>/*.avi + root/<split folder>
 
 
-def _move_into(src: Path, dest: Path) -> None:
-    """Move the contents of ``src`` into ``dest``, merging folders that already exist (renames only)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for child in src.iterdir():
+def _lkind(path: Path) -> str | None:
+    """'dir', 'file', 'link' or 'other' for what ``path`` itself is (``lstat``: a link is a link), or None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or folder tree; a link is removed itself, never what it points to."""
+    kind = _lkind(path)
+    if kind == "dir":
+        shutil.rmtree(path)  # rmtree removes links inside the tree without following them
+    elif kind is not None:
+        path.unlink()
+
+
+def _move_into(src: Path, dest: Path, archive: Path) -> None:
+    """Move the contents of ``src`` into ``dest``, merging folders that already exist (renames only).
+
+    Never follows a link: every test is on ``lstat``, so a link is seen as a link, not as the folder
+    it points to. A link in ``src`` (the checks before should already have refused it), or a link
+    in ``dest`` where something would be moved onto or into it, stops the move with
+    :class:`UnsafeArchiveError` naming the path. (Asking ``target.is_dir()``, which follows links,
+    once let ``root/up -> ..`` merge a later archive's ``up/`` into the folder above the root.)
+    """
+    for child in sorted(src.iterdir()):
         target = dest / child.name
-        if child.is_dir() and target.is_dir():
-            _move_into(child, target)
+        kind, existing = _lkind(child), _lkind(target)
+        if kind in ("link", "other"):
+            raise UnsafeArchiveError(archive, [(str(child), "not a folder or a plain file; not moved")])
+        if existing == "link":
+            reason = "symbolic link in the dataset folder; nothing is moved onto or through a link"
+            raise UnsafeArchiveError(archive, [(str(target), f"{reason} (remove it and extract again)")])
+        if kind == "dir" and existing == "dir":
+            _move_into(child, target, archive)
             child.rmdir()
-        else:
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(child, target)
+            continue
+        if existing == "dir" or (existing is not None and kind == "dir"):
+            _remove(target)  # a file replaces a folder, or a folder a file: what the archive says wins
+        os.replace(child, target)
+
+
+def first_unsafe_path(root: Path) -> tuple[str, str] | None:
+    """(path, reason) for the first path under ``root`` that is a link or resolves outside it, or None.
+
+    Walks ``root`` without following links, in sorted order. Run after every archive: whatever
+    got past the checks before, the dataset folder must end up holding no link at all.
+    """
+    real_root = root.resolve()
+    for folder, dirs, files in os.walk(root, followlinks=False, onerror=_raise_on_walk_error):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            path = Path(folder, name)
+            if path.is_symlink():
+                return str(path), f"symbolic link in the dataset folder (-> {os.readlink(path)})"
+            resolved = path.resolve()
+            if resolved != real_root and real_root not in resolved.parents:
+                return str(path), f"resolves outside the dataset folder, to {resolved}"
+    return None
 
 
 def extract_dataset(spec: DatasetSpec, downloads: Path, root: Path, progress: bool = True) -> Path:
     """Extract the downloaded archives into ``root`` in the layout pacelib.datasets reads.
 
-    Each archive is extracted through a staging folder inside ``root`` and leaves a stamp file
-    ``root/.<archive>.extracted`` when done, so a rerun skips finished work and redoes an
+    Each archive is extracted into a staging folder inside ``root``, checked there (see
+    :func:`extract_archive`) and then moved into place without following links
+    (:func:`_move_into`); after each archive, nothing under ``root`` may be a link
+    (:func:`first_unsafe_path`). A refused archive's staging folder is deleted. A finished archive
+    leaves a stamp file ``root/.<archive>.extracted``, so a rerun skips finished work and redoes an
     interrupted extraction from scratch.
     """
     downloads, root = Path(downloads), Path(root)
@@ -621,20 +732,29 @@ def extract_dataset(spec: DatasetSpec, downloads: Path, root: Path, progress: bo
         if not archive.exists():
             raise FileNotFoundError(f"{archive} not found: run the download step first")
         staging = root / f".staging-{remote.name}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        extract_archive(archive, staging, progress)
-        if is_videos and spec.nested:
-            inner = sorted(p for p in staging.rglob("*") if p.is_file() and is_archive(p))
-            if not inner:
-                raise ArchiveToolError(f"{archive}: expected one archive per class inside, found none")
-            for sub in tqdm(inner, unit="archive", desc="per-class archives", disable=not progress):
-                extract_archive(sub, root, progress=False)
-        else:
-            # UCF101.rar wraps everything in UCF-101/; a mirror without that folder works too.
-            top = staging / spec.video_top if is_videos and spec.video_top else staging
-            _move_into(top if top.is_dir() else staging, root)
-        shutil.rmtree(staging)
+        _remove(staging)
+        try:
+            extract_archive(archive, staging, progress)
+            if is_videos and spec.nested:
+                inner = sorted(p for p in staging.rglob("*") if p.is_file() and is_archive(p))
+                if not inner:
+                    raise ArchiveToolError(f"{archive}: expected one archive per class inside, found none")
+                unpacked = staging / ".unpacked"
+                for sub in tqdm(inner, unit="archive", desc="per-class archives", disable=not progress):
+                    _remove(unpacked)
+                    extract_archive(sub, unpacked, progress=False)
+                    _move_into(unpacked, root, sub)
+            else:
+                # UCF101.rar wraps everything in UCF-101/; a mirror without that folder works too.
+                top = staging / spec.video_top if is_videos and spec.video_top else staging
+                _move_into(top if _lkind(top) == "dir" else staging, root, archive)
+        except UnsafeArchiveError:
+            _remove(staging)
+            raise
+        _remove(staging)
+        bad = first_unsafe_path(root)
+        if bad:
+            raise UnsafeArchiveError(archive, [bad], action="stopped after extracting")
         stamp.touch()
     print(f"extracted {spec.name} into {root}")
     return root

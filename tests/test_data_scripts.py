@@ -4,6 +4,11 @@ A small HTTP server on 127.0.0.1 (with Range support and a mode that drops the c
 mid-file) serves zip/tar archives built here in the official UCF101 and HMDB51 layouts from
 tiny generated videos. No test touches the internet. The .rar path runs on two tiny archives
 from the rarfile package's test suite (tests/fixtures/rar/) when unar/lsar are installed.
+
+Hostile archives (links to ``..``, to absolute paths, chains of links, hard links, a link in one
+archive that the next one writes through) go through the real command line with the dataset
+folder a few levels deep; each test compares a snapshot of everything around the dataset folder
+before and after, so a single byte written outside fails it.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import tarfile
@@ -122,26 +129,53 @@ def _encode(seed: int, workdir: Path, **size) -> bytes:
     return data
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
+def _zip(entries: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A zip of ``entries``, then ``links`` as symlink entries (Unix mode S_IFLNK, target as data)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for name, data in entries.items():
             zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system, info.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
     return buffer.getvalue()
 
 
-def _tar(entries: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+def _tar(
+    entries: dict[str, bytes],
+    links: dict[str, str] | None = None,
+    hardlinks: dict[str, str] | None = None,
+    after: dict[str, bytes] | None = None,
+) -> bytes:
+    """A tar of ``entries``, then ``links`` (SYMTYPE), ``hardlinks`` (LNKTYPE) and ``after``, in that order."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tf:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tf.addfile(info)
+
+        def add_files(files):
+            for name, data in (files or {}).items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+
+        add_files(entries)
+        for kind, pairs in ((tarfile.SYMTYPE, links), (tarfile.LNKTYPE, hardlinks)):
+            for name, target in (pairs or {}).items():
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = kind, target
+                tf.addfile(info)
+        add_files(after)
     return buffer.getvalue()
+
+
+def _unzip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _untar(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return {info.name: tf.extractfile(info).read() for info in tf if info.isreg()}
 
 
 UCF_CLASSES = ("ApplyEyeMakeup", "Archery")
@@ -345,6 +379,8 @@ def test_recorded_checksums_are_real_digests_or_none():
         ("evil.tar", "/tmp/absolute.txt"),
         ("link.tar", "out"),
         ("through.tar", "inside/pwned.txt"),
+        ("inside-link.zip", "inlink"),
+        ("hardlink.tar", "copy.txt"),
     ],
 )
 def test_unsafe_member_is_refused_by_name_and_nothing_is_written(tmp_path, archive, culprit):
@@ -355,6 +391,9 @@ def test_unsafe_member_is_refused_by_name_and_nothing_is_written(tmp_path, archi
         "link.tar": _tar(good, links={"out": "../../etc"}),
         # "inside" points to a folder inside, but writing through a link is still refused
         "through.tar": _tar({**good, "inside/pwned.txt": b"x"}, links={"inside": "ok"}),
+        # every link is refused, whatever its target
+        "inside-link.zip": _zip(good, links={"inlink": "ok/file.txt"}),
+        "hardlink.tar": _tar(good, hardlinks={"copy.txt": "ok/file.txt"}),
     }[archive]
     path = tmp_path / archive
     path.write_bytes(data)
@@ -365,11 +404,14 @@ def test_unsafe_member_is_refused_by_name_and_nothing_is_written(tmp_path, archi
     assert not (tmp_path / "deep" / "escaped.txt").exists()
 
 
-def test_symlink_pointing_inside_the_folder_is_extracted(tmp_path):
-    path = tmp_path / "ok.tar"
+def test_symlink_pointing_inside_the_folder_is_refused_too(tmp_path):
+    # A target that is harmless where it sits can point elsewhere once a top folder is dropped
+    # (UCF-101/up -> .. becomes root/up -> the root's parent), so dataset archives get no links.
+    path = tmp_path / "inside.tar"
     path.write_bytes(_tar({"a/file.txt": b"hello"}, links={"b/link": "../a/file.txt"}))
-    dt.extract_archive(path, tmp_path / "out", progress=False)
-    assert (tmp_path / "out" / "b" / "link").read_bytes() == b"hello"
+    with pytest.raises(dt.UnsafeArchiveError, match=r"inside\.tar: 'b/link': symbolic link"):
+        dt.extract_archive(path, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_rar_tool_explains_how_to_install_it(tmp_path, monkeypatch):
@@ -388,7 +430,9 @@ def test_rar_archive_is_listed_and_extracted_with_unar(tmp_path):
 
 @needs_unar
 def test_rar_symlink_escaping_the_folder_is_refused(tmp_path):
-    with pytest.raises(dt.UnsafeArchiveError, match=r"'up': symbolic link pointing outside"):
+    with pytest.raises(
+        dt.UnsafeArchiveError, match=r"evil-symlink-traversal\.rar: 'up': symbolic link \(-> \.\.\)"
+    ):
         dt.extract_archive(RAR_FIXTURES / "rar5-evil-symlink-traversal.rar", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists() and not (tmp_path / "pwned.txt").exists()
 
@@ -402,6 +446,261 @@ def test_damaged_rar_archives_are_reported_by_name(tmp_path):
         dt.extract_archive(garbage, tmp_path / "out", progress=False)
     with pytest.raises(dt.ArchiveToolError, match="unar failed on .*truncated.rar"):
         dt.extract_archive(truncated, tmp_path / "out", progress=False)
+
+
+def test_rar_entry_with_a_link_mode_is_listed_as_a_link(tmp_path, monkeypatch):
+    # A RAR3 link may show in lsar's listing only through its Unix mode, without XADIsLink.
+    listing = {
+        "lsarFormatVersion": 2,
+        "lsarContents": [
+            {"XADFileName": "UCF-101/up", "XADPosixPermissions": stat.S_IFLNK | 0o777},
+            {"XADFileName": "UCF-101/a.avi", "XADPosixPermissions": stat.S_IFREG | 0o644},
+            {"XADFileName": "UCF-101/fifo", "XADPosixPermissions": stat.S_IFIFO | 0o644},
+        ],
+    }
+    monkeypatch.setattr(dt.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(
+        dt.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, json.dumps(listing), "")
+    )
+    members = dt.list_members(tmp_path / "UCF101.rar")
+    assert [(m.name, m.kind) for m in members] == [
+        ("UCF-101/up", "symlink"),
+        ("UCF-101/a.avi", "file"),
+        ("UCF-101/fifo", "other"),
+    ]
+
+
+@needs_unar
+def test_rar_link_missed_by_the_listing_is_refused_on_disk_before_it_is_used(tmp_path, monkeypatch):
+    # Stands for a RAR link that lsar does not report: unar creates up -> .. and the staging check
+    # refuses it, naming it, and deletes what was extracted.
+    hidden = [
+        m for m in dt.list_members(RAR_FIXTURES / "rar5-evil-symlink-traversal.rar") if m.kind == "file"
+    ]
+    monkeypatch.setattr(dt, "list_members", lambda path: hidden)
+    dest = tmp_path / "a" / "b" / "staging"
+    with pytest.raises(dt.UnsafeArchiveError, match=r"traversal\.rar: 'up': symbolic link on disk"):
+        dt.extract_archive(RAR_FIXTURES / "rar5-evil-symlink-traversal.rar", dest, progress=False)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Hostile archives through the command line: a link must never let anything out of --root
+
+
+def _snapshot(top: Path, skip: tuple[Path, ...]) -> dict[str, tuple]:
+    """Every path under ``top`` outside ``skip``: its type, and for files size, mtime and content hash.
+
+    Links are not followed. A folder's own mtime is left out: creating the root changes its parent's.
+    """
+    seen = {}
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if Path(folder, d) not in skip]
+        for name in dirs + files:
+            path = Path(folder, name)
+            info = os.lstat(path)
+            kind, facts = stat.S_IFMT(info.st_mode), ()
+            if stat.S_ISREG(info.st_mode):
+                facts = (info.st_size, info.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+            elif stat.S_ISLNK(info.st_mode):
+                facts = (os.readlink(path),)
+            seen[path.relative_to(top).as_posix()] = (kind, *facts)
+    return seen
+
+
+def _ucf_videos(
+    ucf_archives, fmt: str, links=None, hardlinks=None, extra=None, after=None
+) -> tuple[str, bytes]:
+    """The tiny UCF101 videos archive as UCF101.<fmt> with ``extra`` files and hostile links added.
+
+    In a tar, the files in ``after`` come after the links.
+    """
+    entries = {**_unzip(ucf_archives["UCF101.zip"]), **(extra or {})}
+    if fmt == "zip":
+        assert not (hardlinks or after), "zip has no hard links"
+        return "UCF101.zip", _zip(entries, links)
+    return "UCF101.tar", _tar(entries, links, hardlinks, after)
+
+
+def _splits_writing_through_up(ucf_archives) -> bytes:
+    """The official split lists plus up/escape_via_link.txt, which lands outside if root/up is a link."""
+    return _zip({**_unzip(ucf_archives[UCF101.splits.name]), "up/escape_via_link.txt": b"escaped"})
+
+
+def _hostile_extract(server, tmp_path, capsys, videos: tuple[str, bytes], splits: bytes) -> tuple[int, str]:
+    """Serve the pair, download it, then run ``extract`` with the root at tmp/a/b/root.
+
+    Returns (exit code, stderr) after asserting that nothing outside the root and the downloads
+    folder changed, and that no staging folder was left behind.
+    """
+    root, downloads = tmp_path / "a" / "b" / "root", tmp_path / "a" / "downloads"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    (root.parent / "bait.txt").write_text("must stay as it is\n")
+    spec = _spec_for(UCF101, server, {videos[0]: videos[1], UCF101.splits.name: splits}, videos[0])
+    common = ["--root", str(root), "--downloads", str(downloads), "--no-progress"]
+    assert dt.main(spec, ["download", "--base-url", server.url, *common]) == 0
+    before = _snapshot(tmp_path, skip=(root, downloads))
+    capsys.readouterr()
+    code = dt.main(spec, ["extract", *common])
+    out, err = capsys.readouterr()
+    assert _snapshot(tmp_path, skip=(root, downloads)) == before
+    assert not (root.parent / "escape_via_link.txt").exists()
+    assert not list(root.glob(".staging*"))
+    assert code != 0 or "extracted ucf101" in out
+    return code, err
+
+
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
+@pytest.mark.parametrize("variant", ["parent", "absolute", "chain"])
+def test_link_in_the_videos_archive_is_refused_by_name(server, ucf_archives, tmp_path, capsys, fmt, variant):
+    # The reported attack: UCF-101/up -> .. looks contained, but once UCF-101/ is dropped root/up
+    # points above the root, and the splits archive's up/escape_via_link.txt would land there.
+    links = {
+        "parent": {"UCF-101/up": ".."},
+        "absolute": {"UCF-101/up": str(tmp_path / "a" / "b")},
+        # each target looks harmless as text (here/.. is "."), but here -> . makes here/.. the parent
+        "chain": {"UCF-101/here": ".", "UCF-101/up": "here/.."},
+    }[variant]
+    videos = _ucf_videos(ucf_archives, fmt, links=links)
+    code, err = _hostile_extract(server, tmp_path, capsys, videos, _splits_writing_through_up(ucf_archives))
+    assert code == 1
+    assert re.search(rf"error: refusing to extract \S*UCF101\.{fmt}: .*'UCF-101/up': symbolic link", err)
+
+
+@pytest.mark.parametrize("target", ["inside", "outside"])
+def test_hard_link_in_the_videos_archive_is_refused_by_name(server, ucf_archives, tmp_path, capsys, target):
+    # "outside": a hard link to a file above the root, then a regular member of the same name
+    # whose content would be written into that file.
+    linked = {
+        "inside": "UCF-101/Archery/v_Archery_g01_c01.avi",
+        "outside": str(tmp_path / "a" / "b" / "bait.txt"),
+    }[target]
+    hardlinks = {"UCF-101/Archery/copy.avi": linked}
+    after = {"UCF-101/Archery/copy.avi": b"overwritten"} if target == "outside" else None
+    videos = _ucf_videos(ucf_archives, "tar", hardlinks=hardlinks, after=after)
+    code, err = _hostile_extract(server, tmp_path, capsys, videos, ucf_archives[UCF101.splits.name])
+    assert code == 1
+    assert re.search(
+        r"error: refusing to extract \S*UCF101\.tar: .*'UCF-101/Archery/copy\.avi': hard link", err
+    )
+
+
+def _move_following_links(src: Path, dest: Path, archive: Path | None = None) -> None:
+    """The move step as it was before the fix: ``is_dir()`` follows links."""
+    for child in src.iterdir():
+        target = dest / child.name
+        if child.is_dir() and target.is_dir():
+            _move_following_links(child, target)
+            child.rmdir()
+        else:
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(child, target)
+
+
+@pytest.mark.parametrize(
+    "link, bypassed, named",
+    [
+        # the listing misses the link (as lsar can for a RAR3 link): the staging check names it
+        ("parent", ["listing"], "'UCF-101/up': symbolic link on disk after extraction"),
+        # ... and the staging check too: the move refuses to move a link
+        ("parent", ["listing", "staging"], "UCF-101/up': not a folder or a plain file"),
+        # ... and the move is the old one that follows links: the check of the root names root/up
+        ("parent", ["listing", "staging", "move"], "root/up': symbolic link in the dataset folder"),
+        # links out of the staging folder: tarfile's data filter, or on older Pythons the staging check
+        ("absolute", ["listing"], "'UCF-101/up': "),
+        ("hardlink", ["listing"], "'UCF-101/Archery/copy.avi': "),
+    ],
+)
+def test_link_smuggled_past_earlier_checks_is_caught_by_the_later_ones(
+    server, ucf_archives, tmp_path, capsys, monkeypatch, link, bypassed, named
+):
+    real_list_members = dt.list_members
+    if "listing" in bypassed:
+        monkeypatch.setattr(
+            dt, "list_members", lambda path: [m for m in real_list_members(path) if m.kind == "file"]
+        )
+    if "staging" in bypassed:
+        monkeypatch.setattr(dt, "unsafe_files", lambda top: [], raising=False)
+    if "move" in bypassed:
+        monkeypatch.setattr(dt, "_move_into", _move_following_links)
+    above_root = tmp_path / "a" / "b"
+    if link == "hardlink":  # a hard link to a file above the root, then a member written into it
+        hardlinks = {"UCF-101/Archery/copy.avi": str(above_root / "bait.txt")}
+        videos = _ucf_videos(
+            ucf_archives, "tar", hardlinks=hardlinks, after={"UCF-101/Archery/copy.avi": b"x"}
+        )
+    else:
+        target = ".." if link == "parent" else str(above_root)
+        videos = _ucf_videos(ucf_archives, "tar", links={"UCF-101/up": target})
+    code, err = _hostile_extract(server, tmp_path, capsys, videos, _splits_writing_through_up(ucf_archives))
+    assert code == 1
+    assert "UCF101.tar: " in err and named in err
+
+
+@pytest.mark.parametrize("written_through", [True, False])
+def test_link_already_in_the_root_is_never_written_through(
+    server, ucf_archives, tmp_path, capsys, written_through
+):
+    root = tmp_path / "a" / "b" / "root"
+    root.mkdir(parents=True)
+    (root / "up").symlink_to("..")
+    # True: the videos archive has a folder up/ that the move would merge into root/up.
+    # False: no archive touches root/up, but the root must still hold no link when extract is done.
+    extra = {"UCF-101/up/escape_via_link.txt": b"escaped"} if written_through else None
+    videos = _ucf_videos(ucf_archives, "tar", extra=extra)
+    code, err = _hostile_extract(server, tmp_path, capsys, videos, ucf_archives[UCF101.splits.name])
+    assert code == 1
+    if written_through:
+        assert re.search(
+            r"refusing to extract \S*UCF101\.tar: '\S*root/up': symbolic link in the dataset", err
+        )
+    else:
+        assert re.search(r"stopped after extracting \S*UCF101\.tar: '\S*root/up': symbolic link in the", err)
+
+
+@needs_unar
+def test_rar_link_missed_by_the_listing_never_reaches_the_root(
+    server, ucf_archives, tmp_path, capsys, monkeypatch
+):
+    # The RAR5 fixture holds up -> .. and up/pwned.txt; pretend lsar did not show the link.
+    real_list_members = dt.list_members
+    monkeypatch.setattr(
+        dt, "list_members", lambda path: [m for m in real_list_members(path) if m.kind == "file"]
+    )
+    videos = ("UCF101.rar", (RAR_FIXTURES / "rar5-evil-symlink-traversal.rar").read_bytes())
+    code, err = _hostile_extract(server, tmp_path, capsys, videos, _splits_writing_through_up(ucf_archives))
+    assert code == 1
+    assert re.search(r"refusing to extract \S*UCF101\.rar: 'up': symbolic link on disk after extraction", err)
+    assert not (tmp_path / "a" / "b" / "pwned.txt").exists()
+
+
+@pytest.mark.parametrize("inner_fmt", ["tar", "zip"])
+def test_hmdb51_per_class_archive_with_a_link_is_refused_by_name(
+    server, hmdb_archives, tmp_path, capsys, inner_fmt
+):
+    per_class = {n: d for n, d in _untar(hmdb_archives["hmdb51_org.tar"]).items() if n != "cartwheel.zip"}
+    cartwheel = _unzip(_untar(hmdb_archives["hmdb51_org.tar"])["cartwheel.zip"])
+    links = {"cartwheel/up": ".."}
+    inner = _tar(cartwheel, links) if inner_fmt == "tar" else _zip(cartwheel, links)
+    outer = _tar({**per_class, f"cartwheel.{inner_fmt}": inner})
+    splits = hmdb_archives["test_train_splits.zip"]
+    root, downloads = tmp_path / "a" / "b" / "root", tmp_path / "a" / "downloads"
+    root.parent.mkdir(parents=True)
+    spec = _spec_for(
+        HMDB51, server, {"hmdb51_org.tar": outer, "test_train_splits.zip": splits}, "hmdb51_org.tar"
+    )
+    common = ["--root", str(root), "--downloads", str(downloads), "--no-progress"]
+    assert dt.main(spec, ["download", *common]) == 0
+    before = _snapshot(tmp_path, skip=(root, downloads))
+    capsys.readouterr()
+    assert dt.main(spec, ["extract", *common]) == 1
+    err = capsys.readouterr().err
+    assert re.search(
+        rf"refusing to extract \S*cartwheel\.{inner_fmt}: 'cartwheel/up': symbolic link \(-> \.\.\)", err
+    )
+    assert _snapshot(tmp_path, skip=(root, downloads)) == before
+    assert not list(root.glob(".staging*")) and not (root / "cartwheel" / "up").exists()
 
 
 # ----------------------------------------------------------------------------------------------
