@@ -455,17 +455,37 @@ def _tar_members(path: Path) -> list[Member]:
     return members
 
 
+def _lsar_failure(path: Path, result: subprocess.CompletedProcess) -> ArchiveToolError:
+    """lsar's failure as a sentence with the file's name, never lsar's raw JSON.
+
+    lsar reports errors inside its JSON (``"lsarError": <code>``), sometimes with exit status 0
+    and an empty listing; its codes mean nothing to a reader, so they are not quoted. Its stderr
+    is kept when it is one short line of plain words.
+    """
+    if not path.is_file():
+        why = "the file does not exist"
+    elif path.stat().st_size == 0:
+        why = "the file is empty"
+    else:
+        why = "the file is not an archive lsar can read (damaged, truncated or another format)"
+    said = result.stderr.strip()
+    if said and len(said) <= 200 and re.fullmatch(r"[\w .,:;'\"()/-]+", said):
+        why += f"; lsar said: {said}"
+    return ArchiveToolError(f"lsar could not list {path}: {why}")
+
+
 def _rar_members(path: Path) -> list[Member]:
     lsar, _ = rar_tools()
     result = subprocess.run([lsar, "-j", str(path)], capture_output=True, encoding="utf-8", errors="replace")
-    if result.returncode != 0:
-        raise ArchiveToolError(f"lsar could not list {path}: {(result.stderr or result.stdout).strip()}")
-    listing = json.loads(result.stdout)
-    if listing.get("lsarError") or not listing.get("lsarContents"):
-        # lsar exits 0 on many damaged files and simply lists nothing.
-        raise ArchiveToolError(
-            f"lsar could not list {path}: no members found, the archive is empty or damaged"
-        )
+    try:
+        listing = json.loads(result.stdout)
+    except ValueError:
+        listing = {}
+    # lsar exits 0 on many damaged files and simply lists nothing, or flags an error in the JSON.
+    if result.returncode != 0 or not isinstance(listing, dict) or "lsarError" in listing:
+        raise _lsar_failure(path, result)
+    if not listing.get("lsarContents"):
+        raise _lsar_failure(path, result)
     members = []
     for entry in listing["lsarContents"]:
         name = entry["XADFileName"]

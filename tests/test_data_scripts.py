@@ -442,10 +442,24 @@ def test_damaged_rar_archives_are_reported_by_name(tmp_path):
     garbage, truncated = tmp_path / "garbage.rar", tmp_path / "truncated.rar"
     garbage.write_bytes(b"Rar!\x1a\x07\x00 and then nothing sensible")
     truncated.write_bytes((RAR_FIXTURES / "rar3-subdirs.rar").read_bytes()[:300])
-    with pytest.raises(dt.ArchiveToolError, match="lsar could not list .*garbage.rar: no members"):
+    with pytest.raises(dt.ArchiveToolError, match="lsar could not list .*garbage.rar: the file is not an"):
         dt.extract_archive(garbage, tmp_path / "out", progress=False)
     with pytest.raises(dt.ArchiveToolError, match="unar failed on .*truncated.rar"):
         dt.extract_archive(truncated, tmp_path / "out", progress=False)
+
+
+@needs_unar
+def test_lsar_failure_is_a_sentence_with_the_file_name_not_raw_json(tmp_path):
+    text, empty = tmp_path / "UCF101.rar", tmp_path / "empty.rar"
+    text.write_text("this is a web page, not an archive\n")  # lsar exits 1 and prints JSON
+    empty.touch()
+    for path, why in ((text, "the file is not an archive lsar can read"), (empty, "the file is empty")):
+        with pytest.raises(dt.ArchiveToolError) as err:
+            dt.extract_archive(path, tmp_path / "out", progress=False)
+        message = str(err.value)
+        assert message.startswith(f"lsar could not list {path}: {why}")
+        assert "{" not in message and "lsar" + "Format" not in message and "lsarError" not in message
+    assert not (tmp_path / "out").exists()
 
 
 def test_rar_entry_with_a_link_mode_is_listed_as_a_link(tmp_path, monkeypatch):
