@@ -491,12 +491,12 @@ def _rar_members(path: Path) -> list[Member]:
         name = entry["XADFileName"]
         mode = entry.get("XADPosixPermissions")
         mode = mode if isinstance(mode, int) else 0
-        if entry.get("XADIsLink") or stat.S_ISLNK(mode):
+        if entry.get("XADIsHardLink"):  # lsar sets XADIsLink on hard links too
+            members.append(Member(name, "hardlink", entry.get("XADLinkDestination")))
+        elif entry.get("XADIsLink") or stat.S_ISLNK(mode):
             # RAR5 records the target in the header; RAR3 stores it as data lsar does not show,
             # so the target may be None. Either way the member is refused.
             members.append(Member(name, "symlink", entry.get("XADLinkDestination")))
-        elif entry.get("XADIsHardLink"):
-            members.append(Member(name, "hardlink", entry.get("XADLinkDestination")))
         elif entry.get("XADIsDirectory"):
             members.append(Member(name, "dir"))
         elif (

@@ -463,13 +463,15 @@ def test_lsar_failure_is_a_sentence_with_the_file_name_not_raw_json(tmp_path):
 
 
 def test_rar_entry_with_a_link_mode_is_listed_as_a_link(tmp_path, monkeypatch):
-    # A RAR3 link may show in lsar's listing only through its Unix mode, without XADIsLink.
+    # A RAR3 link may show in lsar's listing only through its Unix mode, without XADIsLink;
+    # lsar flags a hard link with both XADIsLink and XADIsHardLink.
     listing = {
         "lsarFormatVersion": 2,
         "lsarContents": [
             {"XADFileName": "UCF-101/up", "XADPosixPermissions": stat.S_IFLNK | 0o777},
             {"XADFileName": "UCF-101/a.avi", "XADPosixPermissions": stat.S_IFREG | 0o644},
             {"XADFileName": "UCF-101/fifo", "XADPosixPermissions": stat.S_IFIFO | 0o644},
+            {"XADFileName": "UCF-101/h", "XADIsLink": 1, "XADIsHardLink": 1, "XADLinkDestination": "x"},
         ],
     }
     monkeypatch.setattr(dt.shutil, "which", lambda name: f"/usr/bin/{name}")
@@ -481,6 +483,7 @@ def test_rar_entry_with_a_link_mode_is_listed_as_a_link(tmp_path, monkeypatch):
         ("UCF-101/up", "symlink"),
         ("UCF-101/a.avi", "file"),
         ("UCF-101/fifo", "other"),
+        ("UCF-101/h", "hardlink"),
     ]
 
 
