@@ -540,10 +540,10 @@ def unsafe_members(members: Iterable[Member]) -> list[tuple[str, str]]:
             problems.append((m.name, "absolute path"))
         elif ".." in name.split("/"):
             problems.append((m.name, "'..' in the path (path traversal)"))
-        elif m.kind == "symlink":
-            problems.append((m.name, f"symbolic link (-> {m.target}); dataset archives never hold links"))
-        elif m.kind == "hardlink":
-            problems.append((m.name, f"hard link (-> {m.target}); dataset archives never hold links"))
+        elif m.kind in ("symlink", "hardlink"):
+            kind = "symbolic link" if m.kind == "symlink" else "hard link"
+            to = f"-> {m.target}" if m.target is not None else "target not shown"
+            problems.append((m.name, f"{kind} ({to}); dataset archives never hold links"))
         elif m.kind == "other":
             problems.append((m.name, "device file or FIFO"))
         elif through:
