@@ -30,7 +30,7 @@ $(DATA)/splits/classInd.txt: | $(STAMP)
 	$(PY) -m pacelib synth --out $(DATA) --seed 0
 
 $(SAMPLES): | $(STAMP)
-	$(PY) data_scripts/sample_videos.py
+	$(PY) -m data_scripts.sample_videos
 
 data: $(STAMP) $(DATA)/splits/classInd.txt $(SAMPLES)
 
@@ -71,14 +71,14 @@ notebooks: $(STAMP) data
 	cd notebooks && for nb in 0*.ipynb; do ../$(VENV)/bin/jupyter-execute --inplace --timeout=1800 $$nb || exit 1; done
 
 assignments: $(STAMP)
-	$(PY) -m pacelib.assignments notebooks/assignments
+	$(PY) -m tools.assignments notebooks/assignments
 
 check-assignments: $(STAMP)
-	$(PY) -m pacelib.assignments notebooks/assignments --check
+	$(PY) -m tools.assignments notebooks/assignments --check
 
 bench: $(STAMP) data
-	$(PY) benchmarks/loader.py
-	$(PY) benchmarks/learning.py
+	$(PY) -m benchmarks.loader
+	$(PY) -m benchmarks.learning
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

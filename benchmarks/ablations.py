@@ -44,7 +44,7 @@ import torch
 
 import pacelib
 from pacelib import evaluate, train
-from pacelib.datasets import PaceDataset
+from pacelib.datasets import HELD_OUT_SEED, PaceDataset, held_out_pace_clips, load_split
 from pacelib.pace import PRESETS
 from pacelib.synthetic import ensure_dataset
 
@@ -98,7 +98,7 @@ def pretrain_config(preset: str, seed: int, steps: int, work_dir: Path) -> train
     Warm-up is a tenth of the run (the profile's 100 steps are meant for a run ten times longer).
     """
     base = train.PretrainConfig.from_profile("cpu-demo")
-    num_train = len(train.load_split(base.data_root, base.dataset, base.split, train=True))
+    num_train = len(load_split(base, train=True))
     steps_per_epoch = (num_train // base.batch_size) * base.repeat
     epochs = max(1, round(steps / steps_per_epoch))
     return base.replace(
@@ -209,7 +209,7 @@ def task(preset: str, seed: int, steps: int, passes: int, work_dir: Path) -> dic
     cfg = pretrain_config(preset, seed, steps, work_dir)
     if preset not in _HELD_OUT:
         # Decoded once per preset, reused by every seed and pass.
-        _HELD_OUT[preset] = evaluate.held_out_pace_clips(cfg, cache_frames=True)
+        _HELD_OUT[preset] = held_out_pace_clips(cfg, cache_frames=True)
     return run_one(cfg, _HELD_OUT[preset], passes)
 
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_passes": args.passes,
             "threads": torch.get_num_threads(),
             "jobs": args.jobs,
-            "heldout_seed": evaluate.HELD_OUT_SEED,
+            "heldout_seed": HELD_OUT_SEED,
             "config": pretrain_config(presets[0], args.seeds[0], args.steps, args.work_dir).to_dict(),
         },
         "paper_table1_ucf101": PAPER_TABLE1,

@@ -1,171 +1,166 @@
-"""GPU training throughput of pace pretraining: R(2+1)D-18, 16x112x112 clips, batch 32, AMP.
+"""GPU training throughput of pace pretraining, with the library's own training step.
 
-Three numbers, printed as a Markdown table:
+The run is a ``PretrainConfig`` (the ``colab-gpu`` profile unless ``--profile``/flags
+say otherwise: R(2+1)D-18, 16x112x112 clips, batch 32, bf16 autocast). Printed as a
+Markdown table, with ``--json`` for every number:
 
-1. model-only: training steps (forward, backward, SGD) on random tensors that already
-   sit on the GPU, bf16 autocast and channels_last_3d, in clips per second;
-2. end to end: the same steps fed by the real pipeline (``PaceDataset`` ->
-   ``DataLoader`` with worker processes, decoding at 128x171 and random 112 crops),
-   in clips per second; the gap to (1) is the input pipeline's cost;
-3. FLOPs per clip of the forward pass (``torch.utils.flop_counter``); a training step
-   costs about three times that.
+1. model only: ``pacelib.train.pretext_step`` + ``optimizer_step`` on batches that
+   already sit on the GPU: step time, clips/s and model FLOP utilisation (MFU: three
+   times the forward FLOPs per clip, times clips/s, over the GPU's dense bf16 peak);
+2. end to end: the same steps fed by the real pipeline, ``pacelib.datasets.pace_dataset``
+   through ``pacelib.train.train_loader`` (the training DataLoader, with
+   ``--num-workers`` worker processes); the gap to (1) is the input pipeline's cost;
+3. forward FLOPs per clip (``torch.utils.flop_counter``, a multiply-add counts as 2).
 
 Needs a CUDA GPU and refuses to run without one (``--flops-only`` counts FLOPs on the
 CPU). Run from the repository root::
 
-    python benchmarks/gpu_throughput.py                       # synthetic data, resized
-    python benchmarks/gpu_throughput.py --data-root data/UCF101 --workers 8
+    python -m benchmarks.gpu_throughput                            # synthetic data, resized
+    python -m benchmarks.gpu_throughput --data-root data/UCF101 --num-workers 12
+    python -m benchmarks.gpu_throughput --flops-only --model s3d --clip-len 64 --crop 224 --resize none
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from pacelib import cli, train
+from pacelib.datasets import load_split, pace_dataset
+from pacelib.distributed import DistInfo, ShardedSampler, amp_dtype
+from pacelib.models import PaceModel, build_backbone
+from pacelib.pace import get_spec
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, for MFU.
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="r2plus1d_18")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--clip-len", type=int, default=16)
-    p.add_argument("--crop", type=int, default=112)
-    p.add_argument("--resize", type=int, nargs=2, default=[128, 171], help="decode-time resize (H W)")
-    p.add_argument("--amp", default="bf16", choices=("bf16", "fp16", "off"))
-    p.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--data-root", default=None, help="UCF101-layout root; default: the synthetic dataset")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model first")
-    p.add_argument("--flops-only", action="store_true", help="only count FLOPs (works on the CPU)")
-    return p.parse_args(argv)
+def parse_args(argv: list[str] | None) -> tuple[train.PretrainConfig, dict[str, Any]]:
+    parser = cli.build_parser(
+        "python -m benchmarks.gpu_throughput", __doc__.split("\n\n")[0], train.PretrainConfig
+    )
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement (default: 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: 5)")
+    parser.add_argument("--compile", action="store_true", default=False, help="torch.compile the model first")
+    parser.add_argument("--flops-only", action="store_true", default=False, help="only count FLOPs (CPU)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="GPU peak for MFU (default: table)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every number to this file")
+    args = vars(parser.parse_args(argv))
+    own = {k: args.pop(k) for k in ("steps", "warmup", "compile", "flops_only", "peak_tflops", "json")}
+    defaults = {"amp": "bf16", "num_workers": os.cpu_count() or 1, "progress": False}
+    cfg = cli.config_from_args(train.PretrainConfig, {**defaults, **args}, profile="colab-gpu")
+    return cfg, own
 
 
-def build(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
-    from pacelib.models import PaceModel, build_backbone
-
-    model = PaceModel(build_backbone(args.model), num_paces=4, proj_dim=None).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last_3d)
-    return model
+def build_model(cfg: train.PretrainConfig) -> PaceModel:
+    """The model ``pretrain`` builds for ``cfg``."""
+    proj_dim = cfg.proj_dim if cfg.contrastive != "none" else None
+    return PaceModel(build_backbone(cfg.model, **cfg.model_args), get_spec(cfg.pace).num_classes, proj_dim)
 
 
-def flops_per_clip(args: argparse.Namespace) -> float:
-    """Forward FLOPs of one clip (a multiply-add counts as 2), counted on the CPU."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = build(args, torch.device("cpu")).eval()
-    x = torch.randn(1, 3, args.clip_len, args.crop, args.crop)
+def forward_flops(cfg: train.PretrainConfig) -> float:
+    """Forward FLOPs of one clip, counted on the CPU."""
+    model = build_model(cfg).eval()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(x)
+        model(torch.randn(1, 3, cfg.clip_len, cfg.crop, cfg.crop))
     return float(counter.get_total_flops())
 
 
-def timed_steps(model, optimizer, batches, args, device) -> float:
-    """Run ``warmup + steps`` training steps on the batches; return clips/s of the timed ones."""
-    from pacelib.train import amp_dtype
-
-    dtype = amp_dtype(args.amp, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
+def timed_steps(model, cfg, batches: Iterator, steps: int, warmup: int, device: torch.device) -> float:
+    """Run ``warmup + steps`` library training steps; return the seconds per timed step."""
+    ctx = train.StepContext(device, amp_dtype(cfg.amp, device), cfg.channels_last)
+    names = get_spec(cfg.pace).names
+    optimizer = train.build_optimizer(cfg, [{"params": list(model.parameters())}])
+    scaler = torch.amp.GradScaler("cuda", enabled=ctx.amp is torch.float16)
+    params = list(model.parameters())
     model.train()
-    for i, (clips, labels) in enumerate(batches):
-        if i == args.warmup:
+    for i, batch in enumerate(batches):
+        if i == warmup:
             torch.cuda.synchronize(device)
             start = time.perf_counter()
-        clips = clips.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
-        labels = labels.to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
-            loss = F.cross_entropy(model(clips).logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if i + 1 == args.warmup + args.steps:
+        loss, _ = train.pretext_step(model, batch, ctx, cfg, names)
+        train.optimizer_step(loss, optimizer, scaler, params, cfg.grad_clip)
+        if i + 1 == warmup + steps:
             break
     torch.cuda.synchronize(device)
-    return args.steps * args.batch_size / (time.perf_counter() - start)
+    return (time.perf_counter() - start) / steps
 
 
-def synthetic_batches(args: argparse.Namespace, device: torch.device):
-    clips = torch.randn(args.batch_size, 3, args.clip_len, args.crop, args.crop, device=device)
-    labels = torch.randint(0, 4, (args.batch_size,), device=device)
+def device_batches(cfg: train.PretrainConfig, device: torch.device) -> Iterator:
+    """One real batch from the pipeline, copied to the GPU once and served forever."""
+    batch = next(loader_batches(cfg, device))
+    batch = [x.to(device) if torch.is_tensor(x) else [t.to(device) for t in x] for x in batch]
     while True:
-        yield clips, labels
+        yield batch
 
 
-def loader_batches(args: argparse.Namespace):
-    from torch.utils.data import DataLoader
-
-    from pacelib import train
-    from pacelib.datasets import PaceDataset
-    from pacelib.transforms import train_transform
-
-    videos = train.load_split(args.data_root, "ucf101", 1, train=True)
-    dataset = PaceDataset(
-        videos,
-        clip_len=args.clip_len,
-        transform=train_transform(crop=args.crop, scale=(0.5, 1.0), flip=True),
-        size=tuple(args.resize),
-    )
-    loader = DataLoader(
-        dataset,
-        batch_size=args.batch_size,
-        shuffle=True,
-        num_workers=args.workers,
-        pin_memory=True,
-        persistent_workers=args.workers > 0,
-        prefetch_factor=4 if args.workers > 0 else None,
-        drop_last=True,
-    )
+def loader_batches(cfg: train.PretrainConfig, device: torch.device) -> Iterator:
+    """Batches from the training pipeline, epoch after epoch."""
+    dataset = pace_dataset(load_split(cfg, train=True), cfg)
+    sampler = ShardedSampler(len(dataset), cfg.batch_size, seed=cfg.seed)
+    loader = train.train_loader(dataset, sampler, cfg, DistInfo(0, 1, 0, device))
     epoch = 0
     while True:
         dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
         yield from loader
         epoch += 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not args.flops_only and not torch.cuda.is_available():
-        print(
-            "error: gpu_throughput.py needs a CUDA GPU (--flops-only counts FLOPs on the CPU)",
-            file=sys.stderr,
-        )
+    cfg, own = parse_args(argv)
+    if not own["flops_only"] and not torch.cuda.is_available():
+        print("error: the GPU benchmark needs CUDA (--flops-only counts FLOPs on the CPU)", file=sys.stderr)
         return 1
-    gflops = flops_per_clip(args) / 1e9
-    if args.flops_only:
-        print(f"{args.model}, {args.clip_len}x{args.crop}x{args.crop}: {gflops:.1f} GFLOPs/clip (forward)")
+    gflops = forward_flops(cfg) / 1e9
+    shape = f"{cfg.clip_len}x{cfg.crop}x{cfg.crop}"
+    if own["flops_only"]:
+        print(f"{cfg.model}, {shape}: {gflops:.1f} GFLOPs/clip (forward)")
         return 0
     device = torch.device("cuda")
-    if args.amp == "bf16" and not torch.cuda.is_bf16_supported():
-        print("error: this GPU does not support bf16; pass --amp fp16", file=sys.stderr)
-        return 1
     torch.backends.cudnn.benchmark = True
-    model = build(args, device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-3)
-    net = torch.compile(model) if args.compile else model
-    model_only = timed_steps(net, optimizer, synthetic_batches(args, device), args, device)
-    end_to_end = timed_steps(net, optimizer, loader_batches(args), args, device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30
-
+    model = build_model(cfg).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    net = torch.compile(model) if own["compile"] else model
     name = torch.cuda.get_device_name(device)
+    peak = own["peak_tflops"] or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), float("nan"))
+    rows = {}
+    for what, batches in (
+        ("model only", device_batches(cfg, device)),
+        ("end to end", loader_batches(cfg, device)),
+    ):
+        seconds = timed_steps(net, cfg, batches, own["steps"], own["warmup"], device)
+        clips = cfg.batch_size / seconds
+        rows[what] = {"step_ms": 1e3 * seconds, "clips_per_s": clips, "mfu": 3 * gflops * clips / 1e3 / peak}
+    report = {
+        "command": "python -m benchmarks.gpu_throughput " + " ".join(sys.argv[1:] if argv is None else argv),
+        "gpu": name,
+        "config": cfg.to_dict(),
+        "forward_gflops_per_clip": gflops,
+        "peak_bf16_tflops": peak,
+        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30,
+        "rows": rows,
+    }
+    print(f"{cfg.model}, {shape}, batch {cfg.batch_size}, amp {cfg.amp}, {name}, {cfg.num_workers} workers\n")
+    print("| measurement | step (ms) | clips/s | MFU |\n|---|---|---|---|")
+    for what, r in rows.items():
+        print(f"| {what} | {r['step_ms']:.1f} | {r['clips_per_s']:.0f} | {100 * r['mfu']:.1f}% |")
     print(
-        f"{args.model}, {args.clip_len}x{args.crop}x{args.crop}, batch {args.batch_size}, amp {args.amp}, {name}"
+        f"\nforward {gflops:.1f} GFLOPs/clip; peak memory {report['peak_memory_gib']:.1f} GiB; MFU against {peak} TFLOP/s"
     )
-    print()
-    print("| measurement | clips/s | note |")
-    print("|---|---|---|")
-    print(f"| model only | {model_only:.0f} | random tensors on the GPU, channels_last_3d |")
-    print(f"| end to end | {end_to_end:.0f} | PaceDataset + DataLoader, {args.workers} workers |")
-    print(
-        f"| forward FLOPs | {gflops:.1f} GFLOPs/clip | ~{3 * gflops * model_only / 1e3:.1f} TFLOP/s achieved in training |"
-    )
-    print(f"| peak memory | {peak:.1f} GiB | |")
+    if own["json"] is not None:
+        own["json"].parent.mkdir(parents=True, exist_ok=True)
+        own["json"].write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

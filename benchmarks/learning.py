@@ -16,8 +16,8 @@ motion classes, 600 training and 200 test videos of 96 frames at 64x64):
 With ``--pretrain-per-seed`` every seed also pretrains its own model, so the
 spread includes pretraining. Run from the repository root::
 
-    python benchmarks/learning.py                 # the table in benchmarks/RESULTS.md
-    python benchmarks/learning.py --seeds 0 --pretrain-epochs 2 --finetune-epochs 1   # smoke test
+    python -m benchmarks.learning                 # the table in benchmarks/RESULTS.md
+    python -m benchmarks.learning --seeds 0 --pretrain-epochs 2 --finetune-epochs 1   # smoke test
 
 Prints a Markdown table. CPU, synthetic data: not the paper's UCF101 results.
 """
@@ -37,6 +37,8 @@ from pathlib import Path
 import torch
 
 from pacelib import evaluate, train
+from pacelib.cli import key_value
+from pacelib.datasets import held_out_pace_clips, load_split
 from pacelib.synthetic import ensure_dataset
 from pacelib.video import BACKEND_ENV
 
@@ -54,8 +56,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--finetune-epochs", type=int, default=None, help="default: the cpu-demo profile's")
     p.add_argument("--contrastive", default="none", choices=("none", "same_context", "same_pace"))
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining options")
-    p.add_argument("--ft-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning options")
+    p.add_argument(
+        "--set", nargs="*", type=key_value, default=[], metavar="KEY=VALUE", help="extra pretraining options"
+    )
+    p.add_argument(
+        "--ft-set",
+        nargs="*",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra fine-tuning options",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -74,12 +85,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _options(pairs: list[str]) -> dict:
-    import yaml
-
-    return {k: yaml.safe_load(v) for k, _, v in (pair.partition("=") for pair in pairs)}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
@@ -91,15 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     root = ensure_dataset() if args.data_root is None else args.data_root
     data = {"data_root": str(root)}
-    test_videos = train.load_split(str(root), "ucf101", 1, train=False)
-    pre_overrides = {"contrastive": args.contrastive, "progress": False, **data, **_options(args.set)}
+    pre_overrides = {"contrastive": args.contrastive, "progress": False, **data, **dict(args.set)}
     if args.pretrain_epochs is not None:
         pre_overrides["epochs"] = args.pretrain_epochs
     ft_overrides = {
         "labels_per_class": args.labels_per_class,
         "progress": False,
         **data,
-        **_options(args.ft_set),
+        **dict(args.ft_set),
     }
     if args.finetune_epochs is not None:
         ft_overrides["epochs"] = args.finetune_epochs
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train.pretrain(cfg)
         timings["pretrain"] += time.perf_counter() - t
         checkpoints[seed] = result["checkpoint"]
-        pretext.append(evaluate.pace_accuracy(result["model"], evaluate.held_out_pace_clips(cfg), passes=2))
+        pretext.append(evaluate.pace_accuracy(result["model"], held_out_pace_clips(cfg), passes=2))
         print(
             f"pretrain seed {seed}: {time.perf_counter() - t:.0f} s, held-out pretext {pretext[-1]}",
             flush=True,
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     report = {
         "date": date.today().isoformat(),
-        "command": "python benchmarks/learning.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m benchmarks.learning " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {args.backend} decoding",
         "video_acc": video_acc,
         "pretext": pretext,
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "labels_per_class": args.labels_per_class,
         "num_test_videos": test["num_videos"],
-        "num_classes": len(test_videos.classes),
+        "num_classes": len(load_split(cfg, train=False).classes),
     }
     print()
     print(markdown(report))

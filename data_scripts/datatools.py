@@ -40,11 +40,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-# The scripts run from a plain checkout too (python data_scripts/ucf101.py) where pacelib may not
-# be pip-installed; an installed pacelib still wins because the checkout is appended, not prepended.
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.append(str(REPO_ROOT))
+from pacelib.datasets import VideoList
+from pacelib.video import read_frames, video_info, write_video
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov")
 USER_AGENT = "pacelib-data-scripts/0.1 (+python urllib)"
@@ -83,7 +80,9 @@ class DatasetSpec:
     videos: RemoteFile
     splits: RemoteFile
     split_dir: str
-    list_split: str  # name of the pacelib.datasets function: (root, split, train, split_dir, missing)
+    list_split: Callable[
+        ..., VideoList
+    ]  # pacelib.datasets' reader: (root, split, train, split_dir, bad_video)
     video_top: str | None = None
     nested: bool = False
     splits_ids: tuple[int, ...] = (1, 2, 3)
@@ -799,8 +798,6 @@ def reencode_video(src: Path, dst: Path, short_side: int = 128) -> Path:
     The output keeps the source's frame rate and its suffix (so split files still match); the
     codec comes from the suffix (pacelib.video.write_video: .avi is MPEG-4 Part 2).
     """
-    from pacelib.video import read_frames, video_info, write_video
-
     info = video_info(src)
     size = scaled_size(info.height, info.width, short_side)
     frames = read_frames(src, list(range(info.num_frames)), size=size)
@@ -874,8 +871,6 @@ def preprocess_tree(
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, out)
     print(f"re-encoding {len(jobs)} videos to short side {short_side} ({skipped} already done)")
-    import pacelib.video  # noqa: F401  (imported once here: forked workers inherit it)
-
     results = _run_jobs(_reencode_job, jobs, workers, "re-encode", progress)
     failed = {path: error for path, error in results if error is not None}
     for path, error in sorted(failed.items()):
@@ -893,8 +888,6 @@ def probe_video(path: Path, num_frames: int = 3) -> dict:
 
     Raises whatever pacelib.video raises (VideoDecodeError for an undecodable file).
     """
-    from pacelib.video import read_frames, video_info
-
     info = video_info(path)
     if info.num_frames < 1:
         raise ValueError(f"{path}: no frames")
@@ -977,9 +970,6 @@ def verify_dataset(
     Split lists come from ``pacelib.datasets`` (the same reader training uses). Writes the
     report as JSON to ``report_path`` (default ``root/verify_report.json``) and prints a table.
     """
-    from pacelib import datasets
-
-    list_split = getattr(datasets, spec.list_split)
     root = Path(root)
     report = VerifyReport(spec.name, str(root))
     videos: set[Path] = set()
@@ -991,7 +981,9 @@ def verify_dataset(
             try:
                 with warnings.catch_warnings():  # the report lists missing files itself
                     warnings.simplefilter("ignore")
-                    found = list_split(root, split=split, train=train, split_dir=split_dir, missing="skip")
+                    found = spec.list_split(
+                        root, split=split, train=train, split_dir=split_dir, bad_video="skip"
+                    )
             except (FileNotFoundError, ValueError) as err:
                 report.splits[name] = {"error": f"cannot read split: {err}"}
                 continue
@@ -1090,7 +1082,7 @@ def build_parser(spec: DatasetSpec) -> argparse.ArgumentParser:
 
     files = ", ".join(f.name for f in spec.files)
     parser = argparse.ArgumentParser(
-        prog=f"python data_scripts/{name}.py",
+        prog=f"python -m data_scripts.{name}",
         description=f"Get {name.upper()} ready for pacelib: {files} from {spec.base_url}",
         epilog="Typical use: download, extract, (preprocess,) verify. See book/data.md.",
     )

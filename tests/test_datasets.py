@@ -14,11 +14,15 @@ from pacelib.datasets import (
     ClipDataset,
     PaceDataset,
     VideoRecord,
+    few_labels,
+    held_out_pace_clips,
     hmdb51_split,
+    load_split,
     read_class_index,
     ucf101_split,
 )
 from pacelib.pace import PRESETS
+from pacelib.train import PretrainConfig
 from pacelib.video import VideoDecodeError, read_frames
 
 UCF_CLASSES = ["ApplyEyeMakeup", "Archery", "HandstandPushups"]
@@ -123,7 +127,7 @@ def test_ucf101_missing_videos_can_be_skipped_and_are_recorded(tmp_path):
     root = make_ucf(tmp_path)
     (root / ucf_video("Archery", 2)).unlink()
     with pytest.warns(UserWarning, match="1 of 9"):
-        videos = ucf101_split(root, 1, train=True, missing="skip")
+        videos = ucf101_split(root, 1, train=True, bad_video="skip")
     assert len(videos) == 8 and videos.missing == [root / ucf_video("Archery", 2)]
 
 
@@ -172,9 +176,9 @@ def test_missing_split_folder_says_where_it_looked(tmp_path):
         ucf101_split(tmp_path, 1)
 
 
-def test_invalid_missing_policy_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="missing"):
-        ucf101_split(make_ucf(tmp_path), 1, missing="ignore")
+def test_invalid_bad_video_policy_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="bad_video"):
+        ucf101_split(make_ucf(tmp_path), 1, bad_video="ignore")
 
 
 # --- HMDB51 ---------------------------------------------------------------------------------
@@ -221,7 +225,7 @@ def test_hmdb51_missing_videos_raise_or_skip(tmp_path):
     with pytest.raises(FileNotFoundError, match="1 of 3 videos"):
         hmdb51_split(root, 1, train=True)
     with pytest.warns(UserWarning):
-        videos = hmdb51_split(root, 1, train=True, missing="skip")
+        videos = hmdb51_split(root, 1, train=True, bad_video="skip")
     assert videos.missing == [gone] and len(videos) == 2
 
 
@@ -518,3 +522,30 @@ def test_spawned_workers_give_the_same_batches_and_count_skips(with_bad):
         spawned = batches(DataLoader(ds, batch_size=3, num_workers=1, multiprocessing_context="spawn"))
     assert all(torch.equal(u, v) for x, y in zip(serial, spawned) for u, v in zip(x, y))
     assert ds.skipped == 2
+
+
+# ---------------------------------------------------------------------------
+# Builders
+# ---------------------------------------------------------------------------
+
+
+def test_few_labels_keeps_at_most_n_per_class_deterministically(tiny_root):
+    videos = load_split(PretrainConfig(data_root=str(tiny_root)), train=True)
+    picked = few_labels(videos, 2, seed=0)
+    assert [v.label for v in picked].count(0) == 2 and len(picked) == 6
+    assert few_labels(videos, 2, seed=0) == picked
+    assert any(few_labels(videos, 2, seed=s) != picked for s in range(1, 6))
+    assert len(few_labels(videos, 100, seed=0)) == len(videos)
+    assert set(few_labels(videos, 1, seed=0)) <= set(picked)  # nested subsets
+
+
+def test_held_out_pace_clips_are_the_test_split_the_same_for_every_call(tiny_root):
+    cfg = PretrainConfig.from_profile("cpu-demo", data_root=str(tiny_root), clip_len=8, crop=32, pace="max3")
+    a, b = held_out_pace_clips(cfg), held_out_pace_clips(cfg, cache_frames=True)
+    test_videos = load_split(cfg, train=False)
+    assert [v.path for v in a.videos] == [v.path for v in test_videos] and len(a) == 6
+    assert a.spec.names == ["1", "2", "3"]
+    for i in range(len(a)):
+        (clip_a, pace_a), (clip_b, pace_b) = a[i], b[i]
+        assert clip_a.shape == (3, 8, 32, 32) and pace_a == pace_b
+        assert torch.equal(clip_a, clip_b)  # fixed seed, centre crop: no randomness left

@@ -26,30 +26,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from pacelib import evaluate, train
+from pacelib import cli, datasets, train
+from pacelib.checkpoint import load_checkpoint
+from pacelib.distributed import ShardedSampler, gather, gather_with_grad, init_distributed
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = 2
 MODES = ("same_pace", "same_context")
-
-
-def tiny_config(root: Path, out_dir: Path) -> dict:
-    return {
-        "data_root": str(root),
-        "model": "c3d_tiny",
-        "model_args": {"width": 0.25},
-        "clip_len": 8,
-        "resize": None,
-        "crop": 32,
-        "flip": False,
-        "batch_size": 4,  # global: 2 clips (same_context: 2 videos) per rank
-        "epochs": 1,
-        "optimizer": "adamw",
-        "num_workers": 0,
-        "out_dir": str(out_dir),
-        "progress": False,
-        "contrastive": "same_pace",
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -76,8 +59,8 @@ def gathered_losses(rank: int, world: int) -> dict[str, torch.Tensor]:
     z1, z2, labels = fixed_embeddings()
     rows = slice(rank * 8 // world, (rank + 1) * 8 // world)
     a, b = z1[rows].clone().requires_grad_(), z2[rows].clone().requires_grad_()
-    pace = same_pace_loss(train.gather_with_grad(a), train.gather(labels[rows]), 0.5)
-    context = same_context_loss(train.gather_with_grad(a), train.gather_with_grad(b), 0.5)
+    pace = same_pace_loss(gather_with_grad(a), gather(labels[rows]), 0.5)
+    context = same_context_loss(gather_with_grad(a), gather_with_grad(b), 0.5)
     (pace + context).backward()
     return {"same_pace": pace.detach(), "same_context": context.detach(), "grad_a": a.grad, "grad_b": b.grad}
 
@@ -92,23 +75,23 @@ def first_batch(cfg: dict, mode: str, rank: int, world: int) -> dict:
     torch.manual_seed(c.seed)
     model = PaceModel(build_backbone(c.model, **c.model_args), 4, proj_dim=c.proj_dim).eval()
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    dataset = train.pace_dataset(train.load_split(c.data_root, "ucf101", 1, train=True), c)
+    dataset = datasets.pace_dataset(datasets.load_split(c, train=True), c)
     dataset.set_epoch(0)
-    sampler = train.ShardedSampler(len(dataset), c.batch_size, world, rank, c.seed)
+    sampler = ShardedSampler(len(dataset), c.batch_size, world, rank, c.seed)
     batch = next(iter(DataLoader(dataset, batch_size=c.batch_size // world, sampler=sampler)))
     ctx = train.StepContext(torch.device("cpu"), None, False)
-    loss, sums = train._pretext_step(net, batch, ctx, c, 4)
+    loss, sums = train.pretext_step(net, batch, ctx, c, ["1", "2", "3", "4"])
     loss.backward()
     return {
         "loss": loss.item(),
-        "loss_pace": (sums[2] / sums[0]).item(),
-        "loss_ctr": (sums[3] / sums[0]).item(),
+        "loss_pace": sums["loss_pace"] / sums["clips"],
+        "loss_ctr": sums["loss_ctr"] / sums["clips"],
         "grads": {k: p.grad.clone() for k, p in model.named_parameters()},
     }
 
 
 def retrieval(checkpoint: str) -> dict:
-    cfg = evaluate.EvalConfig.resolve(
+    cfg = cli.EvalConfig.resolve(
         {
             "checkpoint": checkpoint,
             "num_clips": 2,
@@ -118,13 +101,13 @@ def retrieval(checkpoint: str) -> dict:
             "batch_size": 2,
         }
     )
-    return evaluate.run_retrieve(cfg)
+    return cli.run_retrieve(cfg)
 
 
 def _worker(out: Path, cfg: dict) -> None:
     """One rank under torchrun: each check writes ``<name><rank>.pt`` into ``out``."""
     torch.set_num_threads(1)
-    env = train.init_distributed("cpu")
+    env = init_distributed("cpu")
     rank = env.rank
     torch.save(gathered_losses(rank, env.world_size), out / f"gather{rank}.pt")
     for mode in MODES:
@@ -161,11 +144,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def launch(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path) -> dict:
+def launch(tmp_path_factory: pytest.TempPathFactory, tiny_run) -> dict:
     work = tmp_path_factory.mktemp("ddp")
     results, run_dir = work / "results", work / "run"
     results.mkdir()
-    cfg = tiny_config(tiny_root, run_dir)
+    cfg = tiny_run(run_dir, epochs=1, contrastive="same_pace")  # global batch 4: 2 clips per rank
     (work / "cfg.json").write_text(json.dumps(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
@@ -219,7 +202,7 @@ def test_two_ranks_finish_logging_and_checkpointing_once(launch):
     assert all(torch.equal(a[k], b[k]) for k in a)  # DDP kept the replicas identical
     untimed = [[{k: v for k, v in row.items() if k != "time_s"} for row in r["history"]] for r in runs]
     assert untimed[0] == untimed[1]  # metrics were all-reduced
-    ckpt = train.load_checkpoint(launch["run_dir"] / "last.pt")
+    ckpt = load_checkpoint(launch["run_dir"] / "last.pt")
     assert all(torch.equal(ckpt["model"][k], a[k]) for k in a)
     assert ckpt["global_step"] == 12 // 4  # 3 global batches of 4 over 12 videos
 
@@ -229,3 +212,39 @@ def test_retrieval_under_ddp_matches_a_single_process(launch):
     torch.set_num_threads(1)
     ranks = launch["load"]("retrieve")
     assert ranks[0] == ranks[1] == retrieval(str(launch["run_dir"] / "last.pt"))
+
+
+# ---------------------------------------------------------------------------
+# The sampler (single process)
+# ---------------------------------------------------------------------------
+
+
+def test_sampler_ranks_split_each_global_batch_in_rank_order():
+    single = list(ShardedSampler(23, 6, seed=1))
+    ranks = [list(ShardedSampler(23, 6, world_size=2, rank=r, seed=1)) for r in range(2)]
+    assert len(single) == 18  # 3 full global batches, the incomplete one dropped
+    rebuilt = [i for b in range(3) for r in range(2) for i in ranks[r][3 * b : 3 * b + 3]]
+    assert rebuilt == single
+
+
+def test_sampler_order_depends_only_on_seed_and_epoch():
+    a, b = ShardedSampler(50, 5, seed=7), ShardedSampler(50, 5, seed=7)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    assert list(a) == list(b)
+    b.set_epoch(4)
+    assert list(a) != list(b)
+    assert sorted(a) == sorted(b) == list(range(50))
+
+
+def test_sampler_skip_resumes_mid_epoch_at_a_batch_boundary():
+    s = ShardedSampler(40, 4, seed=0)
+    s.set_epoch(2)
+    full = list(s)
+    s.set_epoch(2, skip=3)
+    assert list(s) == full[12:] and len(s) == 28
+
+
+def test_sampler_rejects_a_batch_that_does_not_split_over_ranks():
+    with pytest.raises(ValueError, match="not divisible"):
+        ShardedSampler(10, 5, world_size=2)

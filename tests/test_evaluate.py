@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from pacelib import evaluate, train
-from pacelib.evaluate import EvalConfig, accuracy_from_logits, linear_probe, retrieval_topk
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from pacelib import evaluate
+from pacelib.evaluate import accuracy_from_logits, linear_probe, retrieval_topk
 
 # ---------------------------------------------------------------------------
 # Metrics on fixed numbers
@@ -120,120 +108,3 @@ def test_extract_features_averages_over_clips_and_keeps_training_mode():
     feats, _ = evaluate.extract_features(model, _Clips(4, 3), batch_size=3)
     assert feats[:, 0].tolist() == pytest.approx([0.1, 1.1, 2.1, 3.1])
     assert model.training  # restored after evaluation
-
-
-# ---------------------------------------------------------------------------
-# Runs from checkpoints on the tiny synthetic dataset
-# ---------------------------------------------------------------------------
-
-
-def _tiny(root: Path, out: Path, **kw) -> dict:
-    return {
-        "data_root": str(root),
-        "model": "c3d_tiny",
-        "model_args": {"width": 0.25},
-        "clip_len": 8,
-        "resize": None,
-        "crop": 32,
-        "flip": False,
-        "batch_size": 4,
-        "epochs": 1,
-        "optimizer": "adamw",
-        "num_workers": 0,
-        "out_dir": str(out),
-        "progress": False,
-        "num_clips": 2,
-        **kw,
-    }
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tiny_root, tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("ckpts")
-    torch.set_num_threads(1)
-    pre = train.pretrain({k: v for k, v in _tiny(tiny_root, out / "pre").items() if k != "num_clips"})
-    ft = train.finetune(_tiny(tiny_root, out / "ft", init=pre["checkpoint"]))
-    return {"pretrain": Path(pre["checkpoint"]), "finetune": Path(ft["checkpoint"]), "test": ft["test"]}
-
-
-def test_eval_config_takes_data_and_model_options_from_the_checkpoint(checkpoints, tiny_root):
-    cfg = EvalConfig.resolve({"checkpoint": str(checkpoints["pretrain"]), "crop": 24})
-    assert (cfg.model, cfg.model_args, cfg.clip_len, cfg.resize) == ("c3d_tiny", {"width": 0.25}, 8, None)
-    assert cfg.data_root == str(tiny_root) and cfg.crop == 24  # an explicit option wins
-
-
-def test_run_evaluate_reproduces_the_finetuning_test_accuracy(checkpoints, tmp_path, capsys):
-    out = tmp_path / "eval.json"
-    cfg = EvalConfig.resolve(
-        {
-            "checkpoint": str(checkpoints["finetune"]),
-            "num_clips": 2,
-            "num_workers": 0,
-            "progress": False,
-            "out": str(out),
-        }
-    )
-    result = evaluate.run_evaluate(cfg)
-    assert result == checkpoints["test"]
-    assert json.loads(out.read_text())["video_acc"] == result["video_acc"]
-    assert "video accuracy" in capsys.readouterr().out
-
-
-def test_run_evaluate_needs_a_finetuned_checkpoint(checkpoints):
-    with pytest.raises(ValueError, match="pretrain checkpoint; evaluate needs a fine-tuned classifier"):
-        evaluate.run_evaluate(
-            EvalConfig.resolve({"checkpoint": str(checkpoints["pretrain"]), "num_workers": 0})
-        )
-    with pytest.raises(ValueError, match="needs --checkpoint"):
-        evaluate.run_evaluate(EvalConfig(num_workers=0))
-
-
-def test_run_retrieve_reports_every_k_from_a_pretrained_backbone(checkpoints):
-    cfg = EvalConfig.resolve(
-        {"checkpoint": str(checkpoints["pretrain"]), "num_clips": 2, "num_workers": 0, "progress": False}
-    )
-    result = evaluate.run_retrieve(cfg)
-    assert list(result) == ["top1", "top5", "top10", "top20", "top50"]
-    assert all(0 <= v <= 1 for v in result.values())
-    assert result["top20"] == 1.0  # the gallery has only 12 videos, every class among them
-
-
-def test_run_probe_from_random_init_is_deterministic(tiny_root):
-    values = {
-        "model": "c3d_tiny",
-        "model_args": {"width": 0.25},
-        "data_root": str(tiny_root),
-        "clip_len": 8,
-        "resize": None,
-        "crop": 32,
-        "num_clips": 2,
-        "num_workers": 0,
-        "progress": False,
-        "labels_per_class": 2,
-    }
-    first = evaluate.run_probe(EvalConfig.from_dict(values))
-    assert set(first) == {"train_acc", "test_acc"} and first["train_acc"] == 1.0  # 6 points in 32 dims
-    assert evaluate.run_probe(EvalConfig.from_dict(values)) == first
-
-
-def test_model_from_checkpoint_rebuilds_each_kind(checkpoints):
-    from pacelib.models import ActionClassifier, PaceModel
-
-    pre, _ = train.model_from_checkpoint(checkpoints["pretrain"])
-    ft, ckpt = train.model_from_checkpoint(checkpoints["finetune"])
-    assert isinstance(pre, PaceModel) and isinstance(ft, ActionClassifier) and not ft.training
-    assert ckpt["num_classes"] == 3
-
-
-def test_held_out_pace_clips_are_the_test_split_the_same_for_every_call(tiny_root):
-    cfg = train.PretrainConfig.from_profile(
-        "cpu-demo", data_root=str(tiny_root), clip_len=8, crop=32, pace="max3"
-    )
-    a, b = evaluate.held_out_pace_clips(cfg), evaluate.held_out_pace_clips(cfg, cache_frames=True)
-    test_videos = train.load_split(str(tiny_root), "ucf101", 1, train=False)
-    assert [v.path for v in a.videos] == [v.path for v in test_videos] and len(a) == 6
-    assert a.spec.names == ["1", "2", "3"]
-    for i in range(len(a)):
-        (clip_a, pace_a), (clip_b, pace_b) = a[i], b[i]
-        assert clip_a.shape == (3, 8, 32, 32) and pace_a == pace_b
-        assert torch.equal(clip_a, clip_b)  # fixed seed, centre crop: no randomness left

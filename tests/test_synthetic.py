@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pacelib import synthetic
+from pacelib.cli import main
 from pacelib.datasets import ucf101_split
 from pacelib.synthetic import MOTIONS, SynthConfig, ensure_dataset, load_masks, make_dataset, render_video
 from pacelib.video import read_frames, video_info
@@ -312,8 +313,8 @@ def test_invalid_config_is_rejected(kwargs, message):
         ["--workers", "0"],
     ],
 )
-def test_cli_rejects_bad_values_with_one_line_and_status_2(args, tmp_path, capsys):
-    assert synthetic.main(["--out", str(tmp_path / "d"), *args]) == 2
+def test_cli_rejects_bad_values_with_one_line_and_status_1(args, tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "d"), *args]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err
     assert not (tmp_path / "d").exists()
@@ -333,13 +334,13 @@ def test_cli_writes_a_dataset(tmp_path, capsys):
         "--test-per-class",
         "1",
     ]
-    assert synthetic.main([*argv, "--size", "32", "--frames", "8", "--workers", "1", "--quiet"]) == 0
+    assert main(["synth", *argv, "--size", "32", "--frames", "8", "--workers", "1", "--quiet"]) == 0
     assert "wrote 4 videos" in capsys.readouterr().out
     assert json.loads((out / "synthetic.json").read_text())["seed"] == 3
 
 
 def test_cli_help_exits_cleanly(capsys):
-    assert synthetic.main(["--help"]) == 0
+    assert main(["synth", "--help"]) == 0
     assert "--train-per-class" in capsys.readouterr().out
 
 

