@@ -4,7 +4,7 @@ Every backbone maps a clip batch ``(B, 3, T, H, W)`` to a pooled feature ``(B, f
 and exposes two things the rest of the course relies on:
 
 - ``backbone.feature_dim``: the width of the pooled feature;
-- ``backbone.forward_features(x)`` (alias ``backbone.conv5(x)``): the last conv block's
+- ``backbone.forward_features(x)`` (the paper's "conv5"): the last conv block's
   activations ``(B, C, T', H', W')`` before pooling, for attention maps. ``forward(x)`` is
   exactly the global average of ``forward_features(x)``.
 
@@ -23,7 +23,7 @@ name               feature_dim  parameters    notes
 =================  ===========  ============  ==============================================
 
 ``PaceModel(backbone, num_paces)`` adds the pace classifier and the projection head used by
-the contrastive losses; ``ActionClassifier`` (or ``PaceModel.to_classifier``) is the
+the contrastive losses; ``ActionClassifier`` (or ``to_classifier(pace_model)``) is the
 fine-tuning model. ``backbone_state_dict`` pulls the backbone's weights out of a saved model.
 
 On a 2-core CPU one ``c3d_tiny`` pretraining step (batch 8, 16x64x64, forward, backward and
@@ -66,13 +66,10 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """(B, 3, T, H, W) -> last conv block activations (B, feature_dim, T', H', W')."""
+        """(B, 3, T, H, W) -> last conv block activations (B, feature_dim, T', H', W'): the paper's
+        "conv5", from which ``pacelib.attention`` makes attention maps."""
         _check_clips(x)
         return self._features(x)
-
-    def conv5(self, x: Tensor) -> Tensor:
-        """Alias of ``forward_features``: the "conv5" activations used for attention maps."""
-        return self.forward_features(x)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, 3, T, H, W) -> globally average-pooled feature (B, feature_dim)."""
@@ -286,14 +283,6 @@ class PaceModel(nn.Module):
         feature = self.backbone(x)
         embedding = self.projection(feature) if self.projection is not None else None
         return PaceOutput(self.pace_head(feature), embedding, feature)
-
-    def to_classifier(self, num_classes: int, dropout: float = 0.5, copy: bool = True) -> ActionClassifier:
-        """An ActionClassifier on this model's backbone with a fresh, randomly initialised fc.
-
-        ``copy=True`` (the default) deep-copies the backbone, so fine-tuning leaves this
-        pretrained model untouched; ``copy=False`` shares the backbone module.
-        """
-        return to_classifier(self, num_classes, dropout=dropout, copy=copy)
 
 
 class ActionClassifier(nn.Module):
