@@ -20,14 +20,13 @@ One process with one torch thread, like a single DataLoader worker: the numbers
 are per-core costs; N workers serve about N times as many clips. Every video is
 read once before timing (file probing is cached per process, as in training).
 
-    python benchmarks/loader.py              # about a minute on 2 cores
-    python benchmarks/loader.py --clips 100 --size native --transform none
+    python -m benchmarks.loader              # about a minute on 2 cores
+    python -m benchmarks.loader --clips 100 --size native --transform none
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import sys
@@ -40,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
+from data_scripts import sample_videos
 from pacelib import video
 from pacelib.datasets import PaceDataset
 from pacelib.pace import get_spec
@@ -47,13 +47,6 @@ from pacelib.transforms import normalize
 
 REPO = Path(__file__).resolve().parents[1]
 UCF_SIZE = (240, 320)  # (height, width) of UCF101 videos
-
-
-def load_sample_script():
-    spec = importlib.util.spec_from_file_location("sample_videos", REPO / "data_scripts" / "sample_videos.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def transcode_ucf_like(sources: list[Path], out_dir: Path) -> list[Path]:
@@ -169,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)  # as in a DataLoader worker
     transform = normalize if args.transform == "default" else as_clip
-    script = load_sample_script()
+    script = sample_videos
     try:
         samples_dir = script.ensure_samples(args.samples)
     except script.SampleDownloadError as err:
