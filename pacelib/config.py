@@ -34,9 +34,9 @@ from typing import Any, ClassVar
 
 import yaml
 
-from pacelib.losses import CONTRASTIVE
+from pacelib.losses import CONTRASTIVE, SIMILARITIES
 from pacelib.models import BACKBONES
-from pacelib.pace import POLICIES, PRESETS
+from pacelib.pace import POLICIES, PRESETS, STARTS
 
 
 def option(default: Any, help: str, choices: tuple | None = None, aliases: tuple[str, ...] = ()) -> Any:
@@ -298,10 +298,16 @@ class RuntimeOptions(Config):
 class PretextOptions(Config):
     pace: str = option("baseline", "pace preset from pacelib.pace.PRESETS", tuple(PRESETS))
     policy: str = option("loop", "clips longer than the video", POLICIES)
+    start: str = option(
+        "fit", "where clips start: fit (the clip fits) or released (the authors' loader)", STARTS
+    )
     contrastive: str = option("none", "contrastive term", CONTRASTIVE)
     lambda_cls: float = option(1.0, "weight of the pace classification loss")
     lambda_ctr: float = option(0.5, "weight of the contrastive loss (pacelib.losses.LossWeights default)")
     temperature: float = option(0.5, "contrastive temperature tau")
+    similarity: str = option(
+        "cosine", "contrastive similarity: cosine, or dot (the supplement's z_i.z_j)", SIMILARITIES
+    )
     proj_dim: int = option(128, "projection head output size (contrastive embedding)")
 
     def _check(self) -> None:

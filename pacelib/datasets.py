@@ -22,6 +22,7 @@ deterministic: item ``i`` in epoch ``e`` depends only on ``(seed, e, i)``, so
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import re
@@ -36,7 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pacelib.config import BAD_VIDEO
-from pacelib.pace import get_spec, pace_indices, random_start
+from pacelib.pace import STARTS, get_spec, pace_indices, random_start
 from pacelib.synthetic import ensure_dataset
 from pacelib.transforms import normalize, test_transform, train_transform
 from pacelib.video import VideoDecodeError, read_frames, video_info
@@ -230,6 +231,16 @@ def _finish(records: list[VideoRecord], classes: list[str], bad_video: str, sour
 # ---------------------------------------------------------------------------
 
 
+# Whole decoded videos, shared by every dataset with ``cache_frames`` in this process (a training
+# set, its held-out set and the evaluation sets of one run decode each video once between them).
+_FRAMES: dict[tuple, torch.Tensor] = {}
+
+
+def clear_frame_cache() -> None:
+    """Forget the videos that ``cache_frames`` datasets decoded in this process (frees their RAM)."""
+    _FRAMES.clear()
+
+
 def _shared_counters(*values: int):
     """Integers in shared memory, with a lock, that DataLoader workers inherit or unpickle.
 
@@ -276,7 +287,6 @@ class _VideoDataset(Dataset):
         self._shared = _shared_counters(0, 0)  # [epoch, skipped]
         self._num_frames: dict[int, int] = {}  # per process, filled lazily
         self._bad: set[int] = set()  # per process: videos known not to decode
-        self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -351,10 +361,12 @@ class _VideoDataset(Dataset):
     def _read(self, i: int, indices: np.ndarray) -> torch.Tensor:
         """Frames ``indices`` of video ``i``: ``uint8 (len(indices), H, W, 3)``."""
         if self.cache_frames:
-            if i not in self._cache:
-                n = self.num_frames(i)
-                self._cache[i] = read_frames(self.videos[i].path, np.arange(n), self.size, self.backend)
-            return self._cache[i][torch.from_numpy(indices)]
+            path, n = self.videos[i].path, self.num_frames(i)  # num_frames reports a bad file
+            st = os.stat(path)  # a file rewritten in place is decoded again
+            key = (str(path), st.st_size, st.st_mtime_ns, self.size, self.backend)
+            if key not in _FRAMES:
+                _FRAMES[key] = read_frames(path, np.arange(n), self.size, self.backend)
+            return _FRAMES[key][torch.from_numpy(indices)]
         return read_frames(self.videos[i].path, indices, self.size, self.backend)
 
     def _read_clips(self, i: int, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
@@ -402,9 +414,12 @@ class PaceDataset(_VideoDataset):
             item from another video (chosen deterministically), warn once per
             bad file and count it in ``.skipped``. If no video decodes, raise.
         policy: short videos, see ``pacelib.pace.pace_indices``.
+        start: where clips start, ``"fit"`` or ``"released"`` (the authors' released
+            loader), see ``pacelib.pace.PaceSpec.sample``.
         backend: decoder, see ``pacelib.video.read_frames``.
         cache_frames: decode each video whole the first time and keep its frames in
-            RAM (per process: use with ``num_workers=0`` or persistent workers).
+            RAM, shared with every other caching dataset of the process (use with
+            ``num_workers=0`` or persistent workers; ``clear_frame_cache`` frees it).
             Worth it only for small videos such as the synthetic ones.
     """
 
@@ -421,9 +436,12 @@ class PaceDataset(_VideoDataset):
         policy: str = "loop",
         backend: str = "auto",
         cache_frames: bool = False,
+        start: str = "fit",
     ) -> None:
         super().__init__(videos, transform, size, seed, bad_video, backend, cache_frames)
         self.spec = get_spec(spec)
+        if start not in STARTS:
+            raise ValueError(f"invalid start {start!r}: expected one of {STARTS}")
         if isinstance(clip_len, bool) or not isinstance(clip_len, (int, np.integer)) or clip_len < 1:
             raise ValueError(f"invalid clip_len {clip_len!r}: must be an int >= 1")
         if mode not in ("pace", "same_context"):
@@ -433,19 +451,30 @@ class PaceDataset(_VideoDataset):
         self.clip_len = int(clip_len)
         self.mode = mode
         self.policy = policy
+        self.start = start
 
-    def _sample(self, i: int, rng: np.random.Generator) -> tuple[list[torch.Tensor], list[int]]:
+    def clip_indices(self, index: int) -> tuple[list[np.ndarray], list[int]]:
+        """The frame indices and labels of item ``index`` in the current epoch, without decoding
+        anything: what ``self[index]`` shows (when its video decodes)."""
+        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
+        rng.integers(2**63)  # __getitem__ draws the transforms' seed first
+        return self._draw(index, rng)
+
+    def _draw(self, i: int, rng: np.random.Generator) -> tuple[list[np.ndarray], list[int]]:
         n = self.num_frames(i)
+        sample = functools.partial(self.spec.sample, n, self.clip_len, rng, self.policy, start=self.start)
         if self.mode == "pace":
-            indices, label, _ = self.spec.sample(n, self.clip_len, rng, self.policy)
-            return [self._read(i, indices)], [label]
+            indices, label, _ = sample()
+            return [indices], [label]
         k = self.spec.num_classes
         label_a = int(rng.integers(k))
         label_b = int(rng.integers(k - 1))
         label_b += label_b >= label_a  # uniform over the other paces
-        idx_a, _, _ = self.spec.sample(n, self.clip_len, rng, self.policy, label=label_a)
-        idx_b, _, _ = self.spec.sample(n, self.clip_len, rng, self.policy, label=label_b)
-        return self._read_clips(i, [idx_a, idx_b]), [label_a, label_b]
+        return [sample(label=label_a)[0], sample(label=label_b)[0]], [label_a, label_b]
+
+    def _sample(self, i: int, rng: np.random.Generator) -> tuple[list[torch.Tensor], list[int]]:
+        clips, labels = self._draw(i, rng)
+        return (self._read_clips(i, clips) if len(clips) > 1 else [self._read(i, clips[0])]), labels
 
     def _finish(self, clips: list[torch.Tensor], labels: list[int], i: int):
         if self.mode == "pace":
@@ -546,6 +575,7 @@ class PretextClipOptions(TrainClipOptions, Protocol):
 
     pace: str
     policy: str
+    start: str
     contrastive: str
 
 
@@ -603,13 +633,15 @@ def pace_dataset(videos: Sequence[VideoRecord], cfg: PretextClipOptions) -> Pace
         seed=cfg.seed,
         bad_video=cfg.bad_video,
         policy=cfg.policy,
+        start=cfg.start,
         cache_frames=cfg.cache_frames,
     )
 
 
 def held_out_pace_clips(cfg: PretextClipOptions, cache_frames: bool = False) -> PaceDataset:
-    """The ``PaceDataset`` that scores a pretraining run: ``cfg``'s paces on the videos of its test
-    split, which pretraining never sees, centre-cropped, with clips fixed by ``HELD_OUT_SEED``.
+    """The ``PaceDataset`` that scores a pretraining run: ``cfg``'s paces (and start policy) on the
+    videos of its test split, which pretraining never sees, centre-cropped, with clips fixed by
+    ``HELD_OUT_SEED``.
     Pass it to ``pacelib.evaluate.pace_accuracy``; with ``cache_frames`` each video is decoded once."""
     return PaceDataset(
         load_split(cfg, train=False),
@@ -619,6 +651,7 @@ def held_out_pace_clips(cfg: PretextClipOptions, cache_frames: bool = False) -> 
         size=cfg.resize,
         seed=HELD_OUT_SEED,
         policy=cfg.policy,
+        start=cfg.start,
         cache_frames=cache_frames,
     )
 

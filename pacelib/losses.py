@@ -2,6 +2,9 @@
 
 All functions take raw network outputs. The contrastive losses L2-normalise their inputs,
 and write s_ij = z_i . z_j / tau for the cosine similarity over temperature tau.
+Supplement Algorithms 1 and 2 write the similarity as the raw dot product z_i^T z_j, with
+no normalisation and no temperature: ``similarity="dot"`` with ``temperature=1`` is that
+literal form, kept to show what it does to training (notebook 7).
 
 - ``pace_loss``: mean cross-entropy of the pace logits.
 - ``same_context_loss`` (Algorithm 1, NT-Xent as in SimCLR): two clips of one video at
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 CONTRASTIVE = ("none", "same_context", "same_pace")
+SIMILARITIES = ("cosine", "dot")
 
 
 def _float(x: Tensor) -> Tensor:
@@ -61,15 +65,19 @@ def pace_loss(logits: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(_float(logits), labels)
 
 
-def _similarities(u: Tensor, temperature: float) -> Tensor:
-    """Rows of u -> (M, M) cosine similarities / tau with -inf on the diagonal (k != a)."""
-    u = F.normalize(u, dim=1)
+def _similarities(u: Tensor, temperature: float, similarity: str = "cosine") -> Tensor:
+    """Rows of u -> (M, M) similarities / tau with -inf on the diagonal (k != a): cosine
+    similarities, or raw dot products for ``similarity="dot"``."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown similarity {similarity!r}: expected one of {SIMILARITIES}")
+    if similarity == "cosine":
+        u = F.normalize(u, dim=1)
     s = u @ u.T / temperature
     eye = torch.eye(s.shape[0], dtype=torch.bool, device=s.device)
     return s.masked_fill(eye, float("-inf"))
 
 
-def same_context_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
+def same_context_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5, similarity: str = "cosine") -> Tensor:
     """NT-Xent. z1, z2 (N, D): row i of each comes from the same video -> scalar float32.
 
     With u = [z1; z2] (2N rows), anchor a's only positive is its partner a +- N and the
@@ -86,13 +94,13 @@ def same_context_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tenso
     _check_temperature(temperature)
     n = z1.shape[0]
     with _no_autocast(z1):
-        s = _similarities(torch.cat([_float(z1), _float(z2)]), temperature)
+        s = _similarities(torch.cat([_float(z1), _float(z2)]), temperature, similarity)
         partner = torch.arange(2 * n, device=s.device).roll(n)  # a -> a + N (mod 2N)
         positive = s.gather(1, partner[:, None]).squeeze(1)
         return (torch.logsumexp(s, dim=1) - positive).mean()
 
 
-def same_pace_loss(z: Tensor, labels: Tensor, temperature: float = 0.5) -> Tensor:
+def same_pace_loss(z: Tensor, labels: Tensor, temperature: float = 0.5, similarity: str = "cosine") -> Tensor:
     """SupCon with pace labels. z (N, D), labels (N,) int -> scalar float32.
 
     For anchor a with positives P(a) = {j != a : y_j = y_a}:
@@ -113,7 +121,7 @@ def same_pace_loss(z: Tensor, labels: Tensor, temperature: float = 0.5) -> Tenso
         if z.shape[0] == 1:
             # A lone anchor's row would be all -inf, and log-sum-exp over it has NaN gradients.
             return (zf * 0.0).sum()
-        s = _similarities(zf, temperature)
+        s = _similarities(zf, temperature, similarity)
         log_prob = s - torch.logsumexp(s, dim=1, keepdim=True)  # -inf on the diagonal
         eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
         positive = (labels[:, None] == labels[None, :]) & ~eye
@@ -137,16 +145,21 @@ class LossWeights:
       log 4, about 1.4, for 4 paces; halving it keeps the pace term in charge early on.
     - ``temperature = 0.5``: SimCLR's value for small batches. Lower temperatures (SupCon
       uses 0.07-0.1) need the large batches that a CPU course cannot afford.
+    - ``similarity = "cosine"``: normalised embeddings; ``"dot"`` is the supplement's literal
+      z_i^T z_j (use it with ``temperature = 1``).
     """
 
     lambda_cls: float = 1.0
     lambda_ctr: float = 0.5
     temperature: float = 0.5
+    similarity: str = "cosine"
 
     def __post_init__(self):
         if self.lambda_cls < 0 or self.lambda_ctr < 0:
             raise ValueError(f"loss weights must be non-negative, got {self}")
         _check_temperature(self.temperature)
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"unknown similarity {self.similarity!r}: expected one of {SIMILARITIES}")
 
 
 class LossTerms(NamedTuple):
@@ -192,12 +205,12 @@ def pretext_loss(
         raise ValueError(f"embedding must have shape ({logits.shape[0]}, D), got {tuple(embedding.shape)}")
     gather = gather or (lambda x: x)
     if contrastive == "same_pace":
-        ctr = same_pace_loss(gather(embedding), gather(labels), weights.temperature)
+        ctr = same_pace_loss(gather(embedding), gather(labels), weights.temperature, weights.similarity)
     else:
         if embedding.shape[0] % 2:
             raise ValueError(
                 f"same_context needs an even batch [clips a; clips b], got {embedding.shape[0]} rows"
             )
         z1, z2 = embedding.chunk(2)
-        ctr = same_context_loss(gather(z1), gather(z2), weights.temperature)
+        ctr = same_context_loss(gather(z1), gather(z2), weights.temperature, weights.similarity)
     return LossTerms(weights.lambda_cls * cls + weights.lambda_ctr * ctr, cls, ctr)

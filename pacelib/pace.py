@@ -12,6 +12,16 @@ method). A negative pace plays that same forward clip backwards.
     [0, 0, 0, 1, 1, 1]
     >>> pace_indices(100, 4, -2, start=10).tolist()
     [16, 14, 12, 10]
+
+Where a clip starts is a policy of its own (``PaceSpec.sample``). ``"fit"`` (the
+default) draws the start among those whose clip fits in the video. ``"released"``
+reproduces the authors' released loader (laura-wang/video-pace, ``datasets/ucf101.py``):
+the start is uniform over *every* frame, and a clip that runs past the last frame
+restarts at frame 0 at the same pace (``policy="restart"``). Fast clips then wrap far
+more often than slow ones, so the jump cut becomes a cue for the label:
+
+    >>> pace_indices(20, 6, 3, start=14, policy="restart").tolist()
+    [14, 17, 0, 3, 6, 9]
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from numbers import Rational
 import numpy as np
 
 Pace = int | Fraction
-POLICIES = ("loop", "clamp", "error")
+POLICIES = ("loop", "clamp", "error", "restart")
+STARTS = ("fit", "released")
 
 
 def as_pace(pace: object) -> Fraction:
@@ -87,7 +98,8 @@ def pace_indices(
         start: first source frame of the forward clip.
         policy: what to do when the clip runs past the video's end:
             ``"loop"`` wraps indices modulo n, ``"clamp"`` caps them at n-1,
-            ``"error"`` raises ``ValueError``.
+            ``"error"`` raises ``ValueError``, ``"restart"`` starts again at frame 0
+            at the same pace (the released code's behaviour, see the module docstring).
 
     Returns:
         int64 array of shape ``(clip_len,)``, every value in ``[0, num_frames)``.
@@ -109,8 +121,24 @@ def pace_indices(
                 f"clip of {clip_len} frames at pace {p} from start {start} needs frame "
                 f"{int(idx[-1])}, but the video has only {num_frames} frames (policy='error')"
             )
-        idx = idx % num_frames if policy == "loop" else np.minimum(idx, num_frames - 1)
+        if policy == "restart":
+            idx = _restart(idx, step, num_frames)
+        else:
+            idx = idx % num_frames if policy == "loop" else np.minimum(idx, num_frames - 1)
     return idx[::-1].copy() if p < 0 else idx
+
+
+def _restart(idx: np.ndarray, step: Fraction, num_frames: int) -> np.ndarray:
+    """From the first index past the end on, start again at frame 0 at the same pace (and again,
+    should a very short video be outrun a second time)."""
+    out, base, k = idx.copy(), int(idx[0]), 0
+    for i in range(len(idx)):
+        position = base + (k * step.numerator) // step.denominator
+        if position >= num_frames:
+            base, k, position = 0, 0, 0
+        out[i] = position
+        k += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,13 +188,17 @@ class PaceSpec:
         rng: np.random.Generator,
         policy: str = "loop",
         label: int | None = None,
+        start: str = "fit",
     ) -> tuple[np.ndarray, int, Fraction]:
         """Draw a pace (uniform over classes unless ``label`` is given), a direction
-        and a uniform start.
+        and a start: uniform over the starts whose clip fits (``start="fit"``), or over
+        every frame with clips restarting at frame 0 past the end (``"released"``).
 
         Returns ``(indices, label, pace)``: int64 indices of shape ``(clip_len,)``,
         the class label and the signed pace actually played.
         """
+        if start not in STARTS:
+            raise ValueError(f"invalid start {start!r}: expected one of {STARTS}")
         if label is None:
             label = int(rng.integers(self.num_classes))
         elif not 0 <= label < self.num_classes:
@@ -174,14 +206,24 @@ class PaceSpec:
         pace = self.paces[label]
         if self.random_direction and rng.random() < 0.5:
             pace = -pace
-        start = random_start(num_frames, clip_len, pace, rng)
-        return pace_indices(num_frames, clip_len, pace, start, policy), label, pace
+        if start == "released":
+            first = int(rng.integers(num_frames))
+            return pace_indices(num_frames, clip_len, pace, first, "restart"), label, pace
+        first = random_start(num_frames, clip_len, pace, rng)
+        return pace_indices(num_frames, clip_len, pace, first, policy), label, pace
 
 
 def random_start(num_frames: int, clip_len: int, pace: object, rng: np.random.Generator) -> int:
     """A start drawn uniformly from ``[0, n - span]``; 0 when the clip is longer than the video."""
     _check_positive("num_frames", num_frames)
     return int(rng.integers(max(num_frames - span(clip_len, pace), 0) + 1))
+
+
+def wraps(indices: np.ndarray) -> bool:
+    """Whether a clip jumps back in the video (a forward clip that restarted or looped, or a
+    backward clip that did): the jump cut the released sampler creates."""
+    steps = np.diff(np.asarray(indices))
+    return bool(np.any(steps > 0) and np.any(steps < 0))
 
 
 def _check_positive(name: str, value: object) -> None:

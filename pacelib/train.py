@@ -133,7 +133,7 @@ class PretrainConfig(RunConfig, PretextOptions):
 
     @property
     def weights(self) -> LossWeights:
-        return LossWeights(self.lambda_cls, self.lambda_ctr, self.temperature)
+        return LossWeights(self.lambda_cls, self.lambda_ctr, self.temperature, self.similarity)
 
 
 @dataclass
@@ -474,10 +474,12 @@ def check_resumable(cfg: RunConfig, kind: str, ckpt: Mapping[str, Any], path: Pa
     """Refuse to resume from another kind of run or from a run with other (non-runtime) options."""
     if ckpt.get("kind") != kind:
         raise ValueError(f"cannot resume {kind} from {path}: it is a {ckpt.get('kind')} checkpoint")
-    saved, now = ckpt["config"], cfg.to_dict()
-    changed = sorted(k for k in now if k not in cfg.RUNTIME_KEYS and saved.get(k) != now[k])
+    # An option newer than the checkpoint counts as set to its default there.
+    saved, now, default = ckpt["config"], cfg.to_dict(), type(cfg)().to_dict()
+    saved = {**default, **saved}
+    changed = sorted(k for k in now if k not in cfg.RUNTIME_KEYS and saved[k] != now[k])
     if changed:
-        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        diffs = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
         raise ValueError(f"cannot resume from {path}: the config changed ({diffs}); use a new out_dir")
 
 

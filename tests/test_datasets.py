@@ -549,3 +549,24 @@ def test_held_out_pace_clips_are_the_test_split_the_same_for_every_call(tiny_roo
         (clip_a, pace_a), (clip_b, pace_b) = a[i], b[i]
         assert clip_a.shape == (3, 8, 32, 32) and pace_a == pace_b
         assert torch.equal(clip_a, clip_b)  # fixed seed, centre crop: no randomness left
+
+
+def test_clip_indices_are_the_frames_an_item_shows_without_decoding(tiny_video):
+    videos = [tiny_video(f"v{i}.avi", num_frames=40) for i in range(3)]
+    for start in ("fit", "released"):
+        ds = PaceDataset(videos, spec="baseline", clip_len=8, seed=5, start=start)
+        ds.set_epoch(2)
+        for i in range(len(ds)):
+            (indices,), (label,) = ds.clip_indices(i)
+            clip, got_label = ds[i]
+            frames = T.denormalize(clip)
+            assert got_label == label
+            assert tiny_video.ids(frames).tolist() == indices.tolist()
+
+
+def test_released_start_policy_reaches_the_held_out_set(tiny_root):
+    cfg = PretrainConfig(data_root=str(tiny_root), clip_len=8, crop=32, resize=None, start="released")
+    held = held_out_pace_clips(cfg)
+    assert held.start == "released"
+    drawn = [held.clip_indices(i)[0][0] for i in range(len(held))]
+    assert all(len(d) == 8 for d in drawn)

@@ -303,3 +303,46 @@ def test_same_context_objective_needs_an_even_batch():
 def test_loss_weights_reject_negative_weights_and_bad_temperatures(kwargs):
     with pytest.raises(ValueError):
         LossWeights(**kwargs)
+
+
+# ---------------------------------------------------------------- the supplement's literal form
+
+
+def _dot(a, b):
+    return sum(x * y for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_dot_similarity_is_the_supplements_literal_z_transpose_z(n):
+    torch.manual_seed(n)
+    z1, z2 = torch.randn(n, 3, dtype=torch.float64), torch.randn(n, 3, dtype=torch.float64)
+    u, m = z1.tolist() + z2.tolist(), 2 * n
+    expected = 0.0
+    for a in range(m):
+        denom = sum(math.exp(_dot(u[a], u[k])) for k in range(m) if k != a)
+        expected += -math.log(math.exp(_dot(u[a], u[(a + n) % m])) / denom) / m
+    got = same_context_loss(z1, z2, temperature=1.0, similarity="dot")
+    assert got.item() == pytest.approx(expected, rel=1e-9)
+    # Unlike the cosine form, the literal form depends on the embeddings' scale.
+    assert same_context_loss(3 * z1, 3 * z2, 1.0, "dot").item() != pytest.approx(got.item())
+    labels = torch.tensor([0, 1] * n)
+    assert torch.isfinite(same_pace_loss(torch.cat([z1, z2]), labels, 1.0, "dot"))
+
+
+def test_pretext_loss_passes_the_similarity_and_the_gather_hook_to_the_contrastive_term():
+    logits, labels, emb = _batch()
+    doubled = lambda x: torch.cat([x, x])  # noqa: E731 - stands in for a two-rank all-gather
+    weights = LossWeights(temperature=1.0, similarity="dot")
+    out = pretext_loss(logits, labels, emb, contrastive="same_pace", weights=weights, gather=doubled)
+    torch.testing.assert_close(out.contrastive, same_pace_loss(doubled(emb), doubled(labels), 1.0, "dot"))
+    torch.testing.assert_close(out.pace, pace_loss(logits, labels))  # the pace term stays local
+    z1, z2 = emb.chunk(2)
+    out = pretext_loss(logits, labels, emb, contrastive="same_context", gather=doubled)
+    torch.testing.assert_close(out.contrastive, same_context_loss(doubled(z1), doubled(z2), 0.5))
+
+
+def test_unknown_similarity_is_refused():
+    with pytest.raises(ValueError, match="cosinus"):
+        LossWeights(similarity="cosinus")
+    with pytest.raises(ValueError, match="cosinus"):
+        same_context_loss(torch.randn(2, 3), torch.randn(2, 3), similarity="cosinus")

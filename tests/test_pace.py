@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pacelib.pace import PRESETS, PaceSpec, as_pace, get_spec, pace_indices, random_start, span
+from pacelib.pace import PRESETS, PaceSpec, as_pace, get_spec, pace_indices, random_start, span, wraps
 
 
 def test_normal_pace_takes_consecutive_frames():
@@ -214,3 +214,41 @@ def test_spec_rejects_bad_definitions():
         PaceSpec((1, 0))
     with pytest.raises(ValueError, match="unknown pace preset"):
         get_spec("max9")
+
+
+# --- the released loader's start policy -----------------------------------------------
+
+
+def test_restart_policy_starts_again_at_frame_zero_at_the_same_pace():
+    assert pace_indices(20, 6, 3, start=14, policy="restart").tolist() == [14, 17, 0, 3, 6, 9]
+    assert pace_indices(5, 8, 2, start=3, policy="restart").tolist() == [3, 0, 2, 4, 0, 2, 4, 0]
+    assert pace_indices(20, 6, -3, start=14, policy="restart").tolist() == [9, 6, 3, 0, 17, 14]
+    assert pace_indices(30, 6, 3, start=2, policy="restart").tolist() == [2, 5, 8, 11, 14, 17]  # fits
+
+
+def test_released_start_is_uniform_over_every_frame_and_fast_clips_wrap_more():
+    """The authors' loader: on a 186-frame video (UCF101's mean length) a clip wraps with
+    probability (L-1)p/n, about 8% at pace 1 and 32% at pace 4."""
+    spec, n, draws = PRESETS["baseline"], 186, 40_000
+    rng = np.random.default_rng(0)
+    wrapped, count, starts = np.zeros(4), np.zeros(4), []
+    for _ in range(draws):
+        indices, label, _ = spec.sample(n, 16, rng, start="released")
+        wrapped[label] += wraps(indices)
+        count[label] += 1
+        starts.append(indices[0])
+    expected = np.array([15 * p / n for p in (1, 2, 3, 4)])
+    np.testing.assert_allclose(wrapped / count, expected, atol=0.015)
+    assert min(starts) == 0 and max(starts) == n - 1
+    fit = [spec.sample(n, 16, rng)[0] for _ in range(2_000)]
+    assert not any(wraps(i) for i in fit)  # the default policy never cuts
+
+
+def test_wraps_detects_a_jump_back_in_either_direction():
+    assert wraps(np.array([14, 17, 0, 3])) and wraps(np.array([3, 0, 17, 14]))
+    assert not wraps(np.array([0, 0, 1, 1])) and not wraps(np.array([9, 6, 3, 0]))
+
+
+def test_unknown_start_policy_is_refused():
+    with pytest.raises(ValueError, match="anywhere"):
+        PRESETS["baseline"].sample(50, 16, np.random.default_rng(0), start="anywhere")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from pacelib import train
+from pacelib import checkpoint, train
 from pacelib.checkpoint import load_checkpoint, read_metrics
 from pacelib.train import PretrainConfig
 
@@ -248,3 +248,15 @@ def test_finetune_backbone_lr_sets_a_separate_group(tiny_run, tmp_path):
     train.finetune(cfg)
     groups = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]
     assert [g["lr"] for g in groups] == [1e-4, 1e-3]
+
+
+def test_resume_accepts_a_checkpoint_older_than_an_option_that_is_left_at_its_default(tiny_run, tmp_path):
+    cfg = tiny_run(tmp_path, epochs=1)
+    first = train.pretrain(cfg)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    del ckpt["config"]["start"]  # as written before the option existed
+    checkpoint.save_checkpoint(tmp_path / "last.pt", {k: v for k, v in ckpt.items() if k != "format"})
+    again = train.pretrain({**cfg, "resume": True})
+    assert again["history"] == first["history"]
+    with pytest.raises(ValueError, match="start: 'fit' -> 'released'"):
+        train.pretrain({**cfg, "resume": True, "start": "released"})
