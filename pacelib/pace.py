@@ -259,3 +259,12 @@ def get_spec(spec: str | PaceSpec) -> PaceSpec:
     if spec not in PRESETS:
         raise ValueError(f"unknown pace preset {spec!r}: expected one of {sorted(PRESETS)}")
     return PRESETS[spec]
+
+
+# The supplement's ablation tables: what each one varies, and its rows (presets) in the paper's order.
+ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Table 1": ("number of paces", ("max3", "max4", "max5", "max6")),
+    "Table 2": ("slow, fast and slow-fast paces", ("baseline", "slow", "slow_fast")),
+    "Table 3": ("pace step", ("step1", "step2", "step3")),
+    "Table 4": ("forwards and backwards", ("baseline", "rnd_backwards", "backwards")),
+}
