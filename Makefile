@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA := data/synthetic
 JOBS ?= 2
 
-.PHONY: help book test lint format data sysdeps notebooks test-notebooks assignments check-assignments bench clean
+.PHONY: help book test lint format data sysdeps mathjax notebooks test-notebooks assignments check-assignments bench clean
 
 help:
 	@echo "make book         set up .venv, make the synthetic data, build the book into _build/html"
@@ -40,6 +40,24 @@ sysdeps:
 	@command -v unar >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && apt-get install -y -qq unar >/dev/null) \
 	  || echo "note: unar not installed (apt-get install unar); .rar tests will be skipped"; }
+
+# MathJax is committed (book/_static/mathjax, 1.7 MB) so that the book shows its formulas offline
+# without a CDN and `make book` needs no npm. `make mathjax` refreshes that copy from the npm
+# registry: the pinned version, checked against its registry checksum, with its licence.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA1 := c754d7b46a679d7f3fa03543d6b8bf124ddf9f6b
+MATHJAX_DIR := book/_static/mathjax
+
+mathjax:
+	@command -v npm >/dev/null || { echo "error: make mathjax needs npm (e.g. apt-get install npm)" >&2; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	  && (cd "$$tmp" && npm pack -q mathjax@$(MATHJAX_VERSION) >/dev/null) \
+	  && echo "$(MATHJAX_SHA1)  $$tmp/mathjax-$(MATHJAX_VERSION).tgz" | sha1sum -c --quiet - \
+	  && tar -xzf "$$tmp/mathjax-$(MATHJAX_VERSION).tgz" -C "$$tmp" \
+	  && rm -rf $(MATHJAX_DIR) && mkdir -p $(MATHJAX_DIR)/output/chtml/fonts \
+	  && cp "$$tmp/package/LICENSE" "$$tmp/package/es5/tex-chtml-full.js" $(MATHJAX_DIR)/ \
+	  && cp -r "$$tmp/package/es5/output/chtml/fonts/woff-v2" $(MATHJAX_DIR)/output/chtml/fonts/ \
+	  && echo "MathJax $(MATHJAX_VERSION) in $(MATHJAX_DIR)"
 
 book: $(STAMP) data
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going

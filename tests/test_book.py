@@ -91,6 +91,15 @@ def test_teaching_notebook_is_committed_executed_top_to_bottom_without_errors(no
     assert not errors, f"{notebook.name}: committed with an error output: {errors[0].get('ename')}"
 
 
+def test_bundled_mathjax_is_the_pinned_version_with_its_licence_and_fonts():
+    pinned = re.search(r"^MATHJAX_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    mathjax = ROOT / "book" / "_static" / "mathjax"
+    assert f'VERSION="{pinned}"' in (mathjax / "tex-chtml-full.js").read_text(), "run `make mathjax`"
+    assert "Apache License" in (mathjax / "LICENSE").read_text()
+    assert len(list((mathjax / "output/chtml/fonts/woff-v2").glob("*.woff"))) > 20
+    assert CONFIG["sphinx"]["config"]["mathjax_path"] == "mathjax/tex-chtml-full.js"
+
+
 PLACEHOLDER = re.compile(r"\b(TBD|TODO|FIXME|XXX)\b")
 
 
