@@ -123,6 +123,9 @@ def built_book(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("book")
     config = dict(CONFIG)
     config["execute"] = {**CONFIG["execute"], "execute_notebooks": "off"}
+    # Jupyter Book finds local extensions relative to the config file, which moves here.
+    local = CONFIG["sphinx"].get("local_extensions", {})
+    config["sphinx"] = {**CONFIG["sphinx"], "local_extensions": {k: str(ROOT / v) for k, v in local.items()}}
     config_path = out / "_config.yml"
     config_path.write_text(yaml.safe_dump(config))
     cmd = [
