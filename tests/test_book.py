@@ -115,6 +115,36 @@ def test_page_has_no_placeholder_text(page):
     assert not found, f"{page.name} still has placeholders: {found}"
 
 
+MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.DOTALL)
+WORD_SCRIPT = re.compile(r"[_^]\{([A-Za-z]{3,})\}")  # _{ctx}; index pairs such as _{ij} are fine
+
+
+def prose(page: Path) -> str:
+    if page.suffix == ".ipynb":
+        cells = json.loads(page.read_text())["cells"]
+        return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return page.read_text()
+
+
+ITALIC_LABELS_TO_FIX = {  # fixed in the notebooks' markdown, then removed from here
+    "notebooks/assignments/student/02_same_context_loss.ipynb": "cell 15 (from source/02): lambda_{cls}, L_{ctr}",
+}
+
+
+def math_pages():
+    student = sorted(ROOT.glob("notebooks/assignments/student/*.ipynb"))
+    for page in [*sorted(ROOT.glob("book/*.md")), *TEACHING_NOTEBOOKS, *student]:
+        reason = ITALIC_LABELS_TO_FIX.get(str(page.relative_to(ROOT)))
+        yield pytest.param(page, marks=[pytest.mark.xfail(reason=reason, strict=False)] if reason else [])
+
+
+@pytest.mark.parametrize("page", list(math_pages()), ids=lambda p: str(p.relative_to(ROOT)))
+def test_word_subscripts_in_formulas_are_upright(page):
+    # In TeX, L_{cls} is the product c*l*s in italics; a label is written L_{\mathrm{cls}}.
+    found = [m for a, b in MATH.findall(prose(page)) for m in WORD_SCRIPT.findall(a or b)]
+    assert not found, f"{page.name}: write these with \\mathrm{{...}}: {found}"
+
+
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
     """Build the book from the committed notebook outputs (no execution) into a temporary folder."""
