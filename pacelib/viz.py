@@ -1,5 +1,6 @@
-"""Pictures for the course: frame strips, side-by-side pace animations, an interactive
-pace explorer, training curves and confusion matrices.
+"""Pictures for the course: frame strips, side-by-side pace animations, a live-kernel pace
+explorer, training curves and confusion matrices (``pacelib.explorers`` has the explorers that
+also work on the static page).
 
 Everything takes decoded frames as ``uint8 (T, H, W, 3)`` arrays or tensors and returns a
 matplotlib ``Figure`` (or an animation / widget), so notebooks stay one line per picture.
@@ -115,14 +116,15 @@ def animate_clips(clips: Mapping[str, object], interval_ms: int = 160) -> animat
 
 
 def pace_explorer(video, paces: Sequence[object] = ("1/4", "1/2", 1, 2, 3, 4, -2), max_clip_len: int = 32):
-    """An ipywidgets explorer: choose pace, start and clip length, see the clip's frames.
+    """An ipywidgets explorer: choose pace, start, clip length and policy, see the clip's frames.
 
     Args:
         video: every frame of a video, ``uint8 (N, H, W, 3)``.
         paces: the choices offered by the pace dropdown.
     Returns:
         An ``ipywidgets.VBox`` whose ``indices`` attribute holds the clip shown. It needs a live
-        kernel; the book shows a static figure beside it.
+        kernel: on the static book page its controls would do nothing. The explorer for the book
+        (and Jupyter, and Colab) is ``pacelib.explorers.pace_explorer_html``.
     """
     import ipywidgets as widgets
 
