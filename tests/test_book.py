@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,30 @@ def test_bundled_mathjax_is_the_pinned_version_with_its_licence_and_fonts():
     assert "Apache License" in (mathjax / "LICENSE").read_text()
     assert len(list((mathjax / "output/chtml/fonts/woff-v2").glob("*.woff"))) > 20
     assert CONFIG["sphinx"]["config"]["mathjax_path"] == "mathjax/tex-chtml-full.js"
+
+
+DIAGRAMS = sorted((ROOT / "book" / "figures").glob("*.svg"))
+
+
+@pytest.mark.parametrize("svg", DIAGRAMS, ids=lambda p: p.name)
+def test_method_diagram_is_well_formed_readable_and_shown_with_alt_text(svg):
+    root = ET.parse(svg).getroot()
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    assert root.find("svg:title", ns).text and root.find("svg:desc", ns).text
+    sizes = [float(t.get("font-size")) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert float(root.get("width")) <= 784 and min(sizes) >= 13  # px in the book's column, drawn 1:1
+    uses = [
+        page.name
+        for page in ROOT.glob("book/*.md")
+        if re.search(rf"```{{figure}} figures/{svg.name}\n(:.*\n)*:alt: \S", page.read_text())
+    ]
+    assert uses, f"no book page shows {svg.name} as a figure with alt text"
+
+
+def test_method_diagrams_are_what_their_script_draws():
+    script = ROOT / "book" / "figures" / "make_method_diagram.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 PLACEHOLDER = re.compile(r"\b(TBD|TODO|FIXME|XXX)\b")
