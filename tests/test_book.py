@@ -229,6 +229,31 @@ def test_built_html_has_no_error_output_or_traceback(built_book):
             assert marker not in html, f"{page.relative_to(built_book)} contains {marker!r}"
 
 
+# Remote resources still in committed notebook outputs; the notebooks will drop them (then delete).
+REMOTE_IN_NOTEBOOKS = {
+    "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css": "notebook 1's animation",
+    "https://colab.research.google.com/assets/colab-badge.svg": "the assignments' Colab badge",
+}
+
+
+def remote_resources(html: str) -> list[str]:
+    """URLs a page loads from the network: script/img/... sources, stylesheet/preload/icon links."""
+    urls = []
+    for tag in re.findall(r"<(?:script|img|source|iframe|video|audio|link)\b[^>]*>", html):
+        if tag.startswith("<link") and not re.search(r'rel="(stylesheet|preload|icon|modulepreload)"', tag):
+            continue  # a link to another page, not something this page loads
+        urls += re.findall(r'\b(?:src|href)="(https?://[^"]+)"', tag)
+    return urls
+
+
+@pytest.mark.slow
+def test_built_pages_load_no_script_style_or_image_from_the_network(built_book):
+    # The book must work opened from disk with no network (tests/test_browser.py checks it live).
+    for page in built_book.rglob("*.html"):
+        for url in remote_resources(page.read_text()):
+            assert url in REMOTE_IN_NOTEBOOKS, f"{page.relative_to(built_book)} loads {url}"
+
+
 @pytest.mark.slow
 def test_markdown_tables_in_outputs_render_as_html_tables(built_book):
     # A notebook's Markdown(...) output is parsed as GitHub-flavoured Markdown; with plain
