@@ -225,12 +225,22 @@ class Chromium:
         ]
 
     def screenshot(self, path: Path) -> None:
-        """The whole page as a JPEG (capped at 16000 px, the most Chromium can draw at once)."""
-        size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
-        shot = self.call(
-            "Page.captureScreenshot", format="jpeg", quality=80, captureBeyondViewport=True, clip=clip
+        """The whole page (up to 16000 px) as a JPEG, taken with the window as tall as the page.
+
+        (``captureBeyondViewport`` instead shifts the theme's sticky layout sideways on long pages.)
+        """
+        height = min(int(self.call("Page.getLayoutMetrics")["cssContentSize"]["height"]), 16000)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WINDOW[0],
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
+        try:
+            shot = self.call("Page.captureScreenshot", format="jpeg", quality=80)
+        finally:
+            self.call("Emulation.clearDeviceMetricsOverride")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
 
