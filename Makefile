@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 DATA := data/synthetic
 JOBS ?= 2
 
-.PHONY: help book test lint format data sysdeps notebooks test-notebooks assignments check-assignments bench clean
+.PHONY: help book test lint format data sysdeps mathjax notebooks test-notebooks assignments check-assignments bench clean
 
 help:
 	@echo "make book         set up .venv, make the synthetic data, build the book into _build/html"
-	@echo "make test         set up .venv, run ruff, the whole pytest suite and nbval on every teaching notebook"
+	@echo "make test         set up .venv, run ruff, build the book, the whole pytest suite (with the browser test) and nbval"
 	@echo "make data         generate the default synthetic dataset into $(DATA)"
 	@echo "make assignments  regenerate student/solution notebooks from notebooks/assignments/source"
 	@echo "make notebooks    execute the teaching notebooks in place (commits their outputs)"
@@ -34,12 +34,35 @@ $(SAMPLES): | $(STAMP)
 
 data: $(STAMP) $(DATA)/splits/classInd.txt $(SAMPLES)
 
-# `unar` extracts the official .rar archives (and runs the .rar tests). Installed when we can;
-# otherwise those tests skip and say why.
+# `unar` extracts the official .rar archives (and runs the .rar tests); `chromium` runs the book in
+# a real browser (tests/test_browser.py drives it over the DevTools protocol, so no chromedriver).
+# Installed when we can; otherwise those tests skip and say why.
 sysdeps:
 	@command -v unar >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && apt-get install -y -qq unar >/dev/null) \
 	  || echo "note: unar not installed (apt-get install unar); .rar tests will be skipped"; }
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium not installed (apt-get install chromium); browser tests will be skipped"; }
+
+# MathJax is committed (book/_static/mathjax, 1.7 MB) so that the book shows its formulas offline
+# without a CDN and `make book` needs no npm. `make mathjax` refreshes that copy from the npm
+# registry: the pinned version, checked against its registry checksum, with its licence.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA1 := c754d7b46a679d7f3fa03543d6b8bf124ddf9f6b
+MATHJAX_DIR := book/_static/mathjax
+
+mathjax:
+	@command -v npm >/dev/null || { echo "error: make mathjax needs npm (e.g. apt-get install npm)" >&2; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	  && (cd "$$tmp" && npm pack -q mathjax@$(MATHJAX_VERSION) >/dev/null) \
+	  && echo "$(MATHJAX_SHA1)  $$tmp/mathjax-$(MATHJAX_VERSION).tgz" | sha1sum -c --quiet - \
+	  && tar -xzf "$$tmp/mathjax-$(MATHJAX_VERSION).tgz" -C "$$tmp" \
+	  && rm -rf $(MATHJAX_DIR) && mkdir -p $(MATHJAX_DIR)/output/chtml/fonts \
+	  && cp "$$tmp/package/LICENSE" "$$tmp/package/es5/tex-chtml-full.js" $(MATHJAX_DIR)/ \
+	  && cp -r "$$tmp/package/es5/output/chtml/fonts/woff-v2" $(MATHJAX_DIR)/output/chtml/fonts/ \
+	  && echo "MathJax $(MATHJAX_VERSION) in $(MATHJAX_DIR)"
 
 book: $(STAMP) data
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
@@ -60,7 +83,8 @@ format: $(STAMP)
 NBVAL_NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 NBVAL := $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NBVAL_NOTEBOOKS)
 
-test: $(STAMP) data sysdeps lint
+# The book is built first: tests/test_browser.py opens _build/html in headless Chromium.
+test: $(STAMP) data sysdeps lint book
 	$(PY) -m pytest -q tests
 	$(NBVAL)
 

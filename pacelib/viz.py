@@ -1,5 +1,6 @@
-"""Pictures for the course: frame strips, side-by-side pace animations, an interactive
-pace explorer, training curves and confusion matrices.
+"""Pictures for the course: frame strips, side-by-side pace animations, a live-kernel pace
+explorer, training curves and confusion matrices (``pacelib.explorers`` has the explorers that
+also work on the static page).
 
 Everything takes decoded frames as ``uint8 (T, H, W, 3)`` arrays or tensors and returns a
 matplotlib ``Figure`` (or an animation / widget), so notebooks stay one line per picture.
@@ -17,6 +18,13 @@ from matplotlib.ticker import MaxNLocator
 
 from pacelib.pace import pace_indices, pace_name
 
+# The book's text column is about 784 px wide and the notebooks draw figures at 100 dpi, so a
+# figure up to 7.8 in wide is shown at its full size, where 8 pt text is 11 px tall. Wider
+# figures are shrunk to the column, and their text with them.
+COLUMN_WIDTH_IN = 7.8
+SMALL_FONT = 8  # pt: frame indices and value labels
+LABEL_FONT = 9  # pt: row labels
+
 
 def _as_numpy(frames) -> np.ndarray:
     frames = frames.numpy() if hasattr(frames, "numpy") else np.asarray(frames)
@@ -25,19 +33,46 @@ def _as_numpy(frames) -> np.ndarray:
     return frames
 
 
+def _frame_grid(
+    rows: int, cols: int, aspect: float, label_in: float, width_in: float
+) -> tuple[Figure, np.ndarray]:
+    """A ``rows x cols`` grid of axes for frames of height/width ``aspect``, ``width_in`` wide.
+
+    Margins are fixed in inches rather than in fractions of the figure: ``label_in`` on the left
+    for row labels, room above every row for the frames' index titles, a thin gap between frames.
+    The height follows from the frame aspect, so no row gets white bands.
+    """
+    title_in, gap_in, bottom_in = 0.2, 0.04, 0.02
+    cell_w = (width_in - label_in - 0.02 - (cols - 1) * gap_in) / cols
+    cell_h = cell_w * aspect
+    height_in = rows * (cell_h + title_in) + bottom_in
+    fig, axes = plt.subplots(rows, cols, figsize=(width_in, height_in), squeeze=False)
+    fig.subplots_adjust(
+        left=label_in / width_in,
+        right=1 - 0.02 / width_in,
+        top=1 - title_in / height_in,
+        bottom=bottom_in / height_in,
+        wspace=gap_in / cell_w,
+        hspace=title_in / cell_h,
+    )
+    return fig, axes
+
+
 def frame_strip(
     frames,
     indices: Sequence[int] | None = None,
     title: str | None = None,
     ax_row: Sequence[plt.Axes] | None = None,
+    per_row: int = 8,
 ) -> Figure:
-    """Draw a clip as a row of frames, each labelled with its source frame index.
+    """Draw a clip as rows of frames, each labelled with its source frame index.
 
     Args:
         frames: ``uint8 (T, H, W, 3)`` clip.
         indices: source frame index of each clip frame (defaults to ``0..T-1``).
-        title: text placed left of the row.
+        title: text placed left of the (first) row.
         ax_row: draw into these ``T`` axes instead of a new figure.
+        per_row: frames per row of a new figure, which is as wide as the book's column when full.
     Returns:
         The figure that holds the strip.
     """
@@ -46,38 +81,53 @@ def frame_strip(
     if len(indices) != len(frames):
         raise ValueError(f"{len(indices)} indices for {len(frames)} frames")
     if ax_row is None:
-        fig, ax_row = plt.subplots(1, len(frames), figsize=(0.9 * len(frames), 1.3), squeeze=False)
-        ax_row = ax_row[0]
+        cols = min(len(frames), per_row)
+        rows = -(-len(frames) // cols)
+        label_in = 0.8 if title else 0.0
+        width = label_in + (COLUMN_WIDTH_IN - label_in) * cols / per_row
+        fig, axes = _frame_grid(rows, cols, frames.shape[1] / frames.shape[2], label_in, width)
+        ax_row = axes.ravel()
+        for ax in ax_row[len(frames) :]:  # the last row's empty cells
+            ax.remove()
     fig = ax_row[0].figure
     for ax, frame, index in zip(ax_row, frames, indices):
         ax.imshow(frame)
-        ax.set_title(str(index), fontsize=7, pad=2)
+        ax.set_title(str(index), fontsize=SMALL_FONT, pad=2)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
-        ax_row[0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
+        ax_row[0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=LABEL_FONT)
     return fig
 
 
 def pace_grid(
-    video, paces: Sequence[object], clip_len: int = 16, start: int = 0, policy: str = "loop"
+    video,
+    paces: Sequence[object],
+    clip_len: int = 16,
+    start: int = 0,
+    policy: str = "loop",
+    per_row: int = 16,
 ) -> Figure:
-    """One frame strip per pace, all from the same start frame of ``video``.
+    """One frame strip per pace, all from the same start frame of ``video``, as wide as the column.
 
     Args:
         video: every frame of a video, ``uint8 (N, H, W, 3)``.
-        paces: paces to show, one row each (ints, Fractions or strings like ``"1/2"``).
+        paces: paces to show, one strip each (ints, Fractions or strings like ``"1/2"``).
+        per_row: frames per row; a longer clip's strip wraps onto more rows.
     Returns:
-        A figure with ``len(paces)`` rows of ``clip_len`` frames, titled by source index.
+        A figure with a strip of ``clip_len`` frames per pace, titled by source index.
     """
     video = _as_numpy(video)
-    fig, axes = plt.subplots(
-        len(paces), clip_len, figsize=(0.85 * clip_len, 1.05 * len(paces)), squeeze=False
-    )
-    for row, pace in zip(axes, paces):
+    cols = min(clip_len, per_row)
+    rows_per_pace = -(-clip_len // cols)
+    aspect = video.shape[1] / video.shape[2]
+    fig, axes = _frame_grid(len(paces) * rows_per_pace, cols, aspect, 0.8, COLUMN_WIDTH_IN)
+    for k, pace in enumerate(paces):
+        cells = axes[k * rows_per_pace : (k + 1) * rows_per_pace].ravel()
         idx = pace_indices(len(video), clip_len, pace, start, policy)
-        frame_strip(video[idx], idx, title=f"pace {pace_name(pace)}", ax_row=row)
-    fig.subplots_adjust(wspace=0.05, hspace=0.45, left=0.08, right=0.99, top=0.93, bottom=0.02)
+        frame_strip(video[idx], idx, title=f"pace {pace_name(pace)}", ax_row=cells[:clip_len])
+        for ax in cells[clip_len:]:
+            ax.remove()
     return fig
 
 
@@ -95,13 +145,14 @@ def animate_clips(clips: Mapping[str, object], interval_ms: int = 160) -> animat
     if len(lengths) != 1:
         raise ValueError(f"clips must have the same length, got {sorted(lengths)}")
     num_frames = lengths.pop()
-    fig, axes = plt.subplots(1, len(arrays), figsize=(2.0 * len(arrays), 2.3), squeeze=False)
+    size = min(2.0, COLUMN_WIDTH_IN / len(arrays))
+    fig, axes = plt.subplots(1, len(arrays), figsize=(size * len(arrays), size + 0.3), squeeze=False)
     images = []
     for ax, (title, clip) in zip(axes[0], arrays.items()):
         images.append(ax.imshow(clip[0]))
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    counter = fig.text(0.5, 0.02, "", ha="center", fontsize=8)
+    counter = fig.text(0.5, 0.02, "", ha="center", fontsize=SMALL_FONT)
 
     def update(t: int):
         for image, clip in zip(images, arrays.values()):
@@ -115,14 +166,15 @@ def animate_clips(clips: Mapping[str, object], interval_ms: int = 160) -> animat
 
 
 def pace_explorer(video, paces: Sequence[object] = ("1/4", "1/2", 1, 2, 3, 4, -2), max_clip_len: int = 32):
-    """An ipywidgets explorer: choose pace, start and clip length, see the clip's frames.
+    """An ipywidgets explorer: choose pace, start, clip length and policy, see the clip's frames.
 
     Args:
         video: every frame of a video, ``uint8 (N, H, W, 3)``.
         paces: the choices offered by the pace dropdown.
     Returns:
         An ``ipywidgets.VBox`` whose ``indices`` attribute holds the clip shown. It needs a live
-        kernel; the book shows a static figure beside it.
+        kernel: on the static book page its controls would do nothing. The explorer for the book
+        (and Jupyter, and Colab) is ``pacelib.explorers.pace_explorer_html``.
     """
     import ipywidgets as widgets
 
@@ -179,7 +231,8 @@ def plot_confusion(matrix, names: Sequence[str], title: str = "", normalize: boo
         raise ValueError(f"confusion matrix {matrix.shape} does not match {len(names)} names")
     if normalize:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(0.6 * len(names) + 1.8, 0.6 * len(names) + 1.4))
+    side = min(0.6 * len(names) + 1.8, COLUMN_WIDTH_IN)
+    fig, ax = plt.subplots(figsize=(side, side - 0.4))
     im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
@@ -192,7 +245,7 @@ def plot_confusion(matrix, names: Sequence[str], title: str = "", normalize: boo
             f"{value:.2f}" if normalize else f"{int(value)}",
             ha="center",
             va="center",
-            fontsize=7,
+            fontsize=SMALL_FONT,
             color="white" if value > 0.6 * matrix.max() else "black",
         )
     fig.colorbar(im, ax=ax, fraction=0.046)
@@ -210,21 +263,24 @@ def plot_matrix(matrix, title: str = "", ax: plt.Axes | None = None, cmap: str =
     ax.set_xticks(np.arange(-0.5, matrix.shape[1]), minor=True)
     ax.set_yticks(np.arange(-0.5, matrix.shape[0]), minor=True)
     ax.grid(which="minor", color="white", linewidth=0.8)
-    ax.tick_params(which="both", length=0, labelsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.tick_params(which="both", length=0, labelsize=SMALL_FONT)
+    ax.set_title(title, fontsize=LABEL_FONT)
     return ax
 
 
-def fit_to_frames(fig: Figure) -> Figure:
-    """Resize a grid of frames (``pace_grid``, ``frame_strip``) so its rows fit the frames' aspect.
+def fit_to_frames(fig: Figure, max_width: float = COLUMN_WIDTH_IN) -> Figure:
+    """Resize a grid of frames made with ``plt.subplots`` to the book's column and the frames' aspect.
 
-    Those figures size each row for square frames, so wide video (16:9) leaves white bands
-    between rows. This keeps the width and the spacing fractions and sets the height so each
-    axes box is exactly as tall as its frame. Returns ``fig`` for chaining.
+    Such a figure (e.g. attention overlays, several frames per network) is often wider than the
+    column, so the page would shrink it and its text, and its rows are sized for square frames,
+    so wide video (16:9) leaves white bands between rows. This narrows it to ``max_width``
+    inches, keeps the spacing fractions and sets the height so each axes box is exactly as tall
+    as its frame. ``pace_grid`` and ``frame_strip`` are already fitted. Returns ``fig``.
     """
     axes = [ax for ax in fig.axes if ax.images]
     if not axes:
         raise ValueError("fit_to_frames: the figure shows no images")
+    fig.set_size_inches(min(fig.get_figwidth(), max_width), fig.get_figheight())
     grid = axes[0].get_subplotspec().get_gridspec()
     rows = grid.nrows
     height, width = axes[0].images[0].get_array().shape[:2]
@@ -267,7 +323,8 @@ def plot_bars(
         if unknown:
             raise KeyError(f"plot_bars: {name} has groups not in values: {unknown}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(groups) * len(series) + 1.5), 3.2))
+        width = min(max(4.0, 0.5 * len(groups) * len(series) + 1.5), COLUMN_WIDTH_IN)
+        _, ax = plt.subplots(figsize=(width, 3.2))
     width = 0.8 / len(series)
     x = np.arange(len(groups))
     for j, name in enumerate(series):
@@ -284,7 +341,7 @@ def plot_bars(
                     (bar.get_x() + bar.get_width() / 2, h + (0 if np.isnan(e) else e)),
                     ha="center",
                     va="bottom",
-                    fontsize=7,
+                    fontsize=SMALL_FONT,
                     xytext=(0, 2),
                     textcoords="offset points",
                 )
@@ -303,5 +360,5 @@ def plot_bars(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=SMALL_FONT)
     return ax

@@ -1,11 +1,27 @@
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.text import Text
+from PIL import Image
 
 from pacelib import viz
+
+COLUMN_PX = 784  # the book's text column; the notebooks save figures at 100 dpi with a tight bbox
+
+
+def smallest_text_on_page_px(fig) -> float:
+    """Height in px of the figure's smallest text as the book shows it: shrunk to the column if wider."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    scale = min(1.0, COLUMN_PX / Image.open(buffer).size[0])
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * 100 / 72 * scale
 
 
 @pytest.fixture
@@ -73,8 +89,6 @@ def test_fit_to_frames_makes_rows_as_tall_as_wide_frames():
 
 
 def test_fit_to_frames_rejects_a_figure_without_images():
-    import matplotlib.pyplot as plt
-
     fig, _ = plt.subplots()
     with pytest.raises(ValueError, match="no images"):
         viz.fit_to_frames(fig)
@@ -110,6 +124,62 @@ def test_plot_bars_writes_each_value_above_its_error_bar():
     ax = viz.plot_bars({"a": {"s": 0.5}, "b": {"s": 0.3}}, errors={"a": {"s": 0.1}})
     labels = {t.get_text(): t.xy[1] for t in ax.texts}
     assert labels == {"0.5": pytest.approx(0.6), "0.3": pytest.approx(0.3)}
+
+
+wide_video = np.zeros((132, 72, 128, 3), np.uint8)  # the notebooks' Big Buck Bunny size
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def hand_made_frame_grid():
+    """A figure like notebook 6's: rows of 8 frames drawn with plt.subplots, far wider than the column."""
+    fig, axes = plt.subplots(2, 8, figsize=(10, 2.6))
+    for ax in axes.ravel():
+        ax.imshow(wide_video[0])
+        ax.set_title("120", fontsize=viz.SMALL_FONT)
+    return viz.fit_to_frames(fig)
+
+
+FIGURES = {
+    "pace_grid": lambda: viz.pace_grid(wide_video, ["1/4", 4, -2], clip_len=16, start=30),
+    "frame_strip": lambda: viz.frame_strip(wide_video[:16], list(range(100, 116)), title="pace 3"),
+    "fit_to_frames": hand_made_frame_grid,
+    "plot_bars": lambda: (
+        viz.plot_bars({f"group {g}": {"a": 0.5, "b": 0.4, "c": 0.3} for g in range(8)}).figure
+    ),
+    "plot_confusion": lambda: viz.plot_confusion(np.eye(10), [f"class {k}" for k in range(10)]),
+    "plot_curves": lambda: viz.plot_curves([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}], ["loss"]),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figure_text_is_at_least_9px_in_the_book_column(name):
+    fig = FIGURES[name]()
+    assert fig.get_figwidth() <= viz.COLUMN_WIDTH_IN
+    assert smallest_text_on_page_px(fig) >= 9
+
+
+def test_frame_strip_wraps_a_long_clip_into_rows_of_eight():
+    fig = viz.frame_strip(wide_video[:16])
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    assert len(fig.axes) == 16 and len(rows) == 2
+
+
+def test_pace_grid_wraps_a_long_clip_and_labels_each_pace_once():
+    fig = viz.pace_grid(wide_video, [1, 2], clip_len=20, per_row=10)
+    assert len(fig.axes) == 40
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["pace 1", "pace 2"]
+
+
+def test_fit_to_frames_narrows_a_figure_wider_than_the_column():
+    fig, axes = plt.subplots(2, 8, figsize=(12, 3))
+    for ax in axes.ravel():
+        ax.imshow(wide_video[0])
+    assert viz.fit_to_frames(fig).get_figwidth() == viz.COLUMN_WIDTH_IN
 
 
 def test_plot_curves_puts_ticks_on_whole_epochs_only():
