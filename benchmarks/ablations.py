@@ -216,6 +216,11 @@ def run_one(name: str, seed: int, settings: dict[str, Any], out_dir: Path) -> di
     started = time.perf_counter()
     pre, ft = run_configs(name, seed, settings, out_dir)
     row: dict[str, Any] = {"config": name, "table": CONFIGS[name][0], "seed": seed}
+    stages: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        stages[stage] = round(time.perf_counter() - started - sum(stages.values()), 1)
+
     if pre is None:
         torch.manual_seed(seed)
         backbone = build_backbone(ft.model, **ft.model_args)
@@ -223,6 +228,7 @@ def run_one(name: str, seed: int, settings: dict[str, Any], out_dir: Path) -> di
     else:
         result = train.pretrain(pre)
         model, backbone = result["model"], result["model"].backbone
+        lap("pretrain")
         held = _cached(
             ("held", pre.pace, pre.start), lambda: held_out_pace_clips(pre, cache_frames=ft.cache_frames)
         )
@@ -238,6 +244,7 @@ def run_one(name: str, seed: int, settings: dict[str, Any], out_dir: Path) -> di
                 lambda: held_out_pace_clips(pre.replace(start="released"), cache_frames=ft.cache_frames),
             )
             row["wrap_analysis"] = wrap_accuracy(model, released)
+        lap("pretext")
     clips = settings["probe_clips"]
     gallery = _cached(
         ("probe", True, clips), lambda: clip_dataset(load_split(ft, True), ft, train=False, num_clips=clips)
@@ -247,14 +254,17 @@ def run_one(name: str, seed: int, settings: dict[str, Any], out_dir: Path) -> di
     )
     probe = evaluate.probe(backbone, gallery, queries, batch_size=16)
     row["probe_acc"], row["probe_train_acc"] = probe["test_acc"], probe["train_acc"]
+    lap("probe")
     tuned = train.finetune(ft)
+    lap("finetune")
     test = _cached(
         ("test", ft.num_clips),
         lambda: clip_dataset(load_split(ft, False), ft, train=False, num_clips=ft.num_clips),
     )
     scores = evaluate.evaluate(tuned["model"], test, batch_size=max(1, ft.batch_size // ft.num_clips))
     row["finetune_acc"], row["finetune_clip_acc"] = scores["video_acc"], scores["clip_acc"]
-    row["seconds"] = round(time.perf_counter() - started, 1)
+    lap("finetune_test")
+    row["seconds"], row["seconds_by_stage"] = round(time.perf_counter() - started, 1), stages
     return row
 
 
@@ -373,13 +383,77 @@ def report(
     }
 
 
-def markdown(rep: dict[str, Any]) -> str:
-    def pct(entry: dict | None, sign: bool = False) -> str:
-        if not entry or entry["mean"] is None:
-            return "–"
-        mean = f"{100 * entry['mean']:+.1f}" if sign else f"{100 * entry['mean']:.1f}"
-        return mean + (f" ± {100 * entry['ci95']:.1f}" if entry["ci95"] is not None else "")
+# ---------------------------------------------------------------------------
+# Reading a report: the rows notebook 5 shows
+# ---------------------------------------------------------------------------
 
+# Beyond the supplement's tables: the two contrastive algorithms and the released sampler.
+EXTRA_TABLES = {
+    "Algorithms 1 and 2": ("contrastive terms", ("baseline", "same_context", "same_pace")),
+    "Sampler": ("where clips start", ("baseline", "released_sampler")),
+}
+
+
+def pct(entry: dict | None, sign: bool = False) -> str:
+    """``{mean, ci95}`` as ``"31.2 ± 1.4"`` percent (``"+2.0 ± 1.1"`` with ``sign``); ``–`` if absent."""
+    if not entry or entry.get("mean") is None:
+        return "–"
+    mean = f"{100 * entry['mean']:+.1f}" if sign else f"{100 * entry['mean']:.1f}"
+    return mean + (f" ± {100 * entry['ci95']:.1f}" if entry.get("ci95") is not None else "")
+
+
+def resolved(entry: dict | None) -> str:
+    """Whether a paired difference's 95% CI excludes zero: ``"higher"``, ``"lower"`` or
+    ``"unresolved"`` (the interval includes 0, or there is no interval)."""
+    if not entry or entry.get("ci95") is None:
+        return "unresolved"
+    low, high = entry["mean"] - entry["ci95"], entry["mean"] + entry["ci95"]
+    return "higher" if low > 0 else "lower" if high < 0 else "unresolved"
+
+
+def table_rows(rep: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """The rows of one table in the paper's order, each with the paper's numbers (where the
+    supplement gives them) beside ours. Rows that share baseline's pace set show its run."""
+    title, names = {**ABLATIONS, **EXTRA_TABLES}[table]
+    paper = {r["config"]: r for r in rep["paper"] if r["table"] == table}
+    rows = []
+    for name in ("random_init", *names) if table == "Table 1" else names:
+        run = SAME_AS_BASELINE.get(name, name)
+        ours = rep["summary"].get(run)
+        if ours is None:
+            continue
+        rows.append({"config": name, "run": run, "paper": paper.get(name), **ours})
+    return rows
+
+
+def markdown_table(rep: dict[str, Any], table: str) -> str:
+    """One table as Markdown: the paper's UCF101 (and pretext) accuracy, our pretext accuracy, our
+    linear probe and fine-tuning accuracy (%, mean ± 95% CI), and the paired differences to the
+    baseline. Every number of the paper is quoted exactly as the supplement prints it."""
+    lines = [
+        "| config | paper: pretext | paper: UCF101 | ours: pretext | ours: probe | ours: fine-tune "
+        "| probe − baseline | fine-tune − baseline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table_rows(rep, table):
+        paper = r["paper"] or {}
+        shown = r["config"] if r["run"] == r["config"] else f"{r['config']} (= {r['run']})"
+        cells = [
+            f"`{shown}`",
+            "–" if paper.get("pretext") is None else f"{paper['pretext']:.1f}",
+            "–" if paper.get("ucf101") is None else f"{paper['ucf101']:.1f}",
+            pct(r["pretext_acc"]),
+            pct(r["probe_acc"]),
+            pct(r["finetune_acc"]),
+            pct(r["probe_acc_vs_baseline"], sign=True),
+            pct(r["finetune_acc_vs_baseline"], sign=True),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    """Every configuration in one table (the command's printout)."""
     lines = [
         "| config | table | pretext | probe | fine-tune | probe vs baseline | fine-tune vs baseline |",
         "|---|---|---|---|---|---|---|",
