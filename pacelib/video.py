@@ -380,30 +380,46 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, reformatter: Vid
         return reformatter.reformat(frame, format="rgb24", threads=1).to_ndarray()
     # Bilinear, like decord's FFmpeg scale filter, so the two backends agree closely.
     h, w = size
-    out = reformatter.reformat(frame, width=w, height=h, format="rgb24", interpolation="BILINEAR", threads=1)
+    # swscale interpolates chroma at full resolution for an odd output width; its packed
+    # rgb24 writer for that case is plain C, its planar gbrp writer is SIMD, and both give
+    # the same pixels (tests/test_video.py checks it). 171 wide (UCF101 at 128x171) is odd:
+    # planar output halves the cost of a resized frame there.
+    fmt = "gbrp" if w % 2 else "rgb24"
+    out = reformatter.reformat(frame, width=w, height=h, format=fmt, interpolation="BILINEAR", threads=1)
     return out.to_ndarray()
 
 
 def _read_pyav(path: Path, probe: _Probe, uniq: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            convert = functools.partial(_to_rgb, size=size, reformatter=VideoReformatter())
-            if probe.pts is None:
-                out = _decode_sequential(container, stream, uniq, convert)
-            else:
-                out = _decode_seeking(container, stream, probe, uniq, convert)
-    except VideoDecodeError:
-        raise
-    except Exception as err:  # corrupt packets surface here as av.error.InvalidDataError
-        raise VideoDecodeError(path, f"pyav: {type(err).__name__}: {err}") from err
+    out = _decode_pyav(path, probe, uniq, size, skip_nonref=probe.pts is not None)
+    if any(o is None for o in out) and probe.pts is not None:
+        # Skipping relies on each packet's pts naming the frame it holds; if a wanted frame
+        # went missing, do not trust that for this file and decode every frame.
+        out = _decode_pyav(path, probe, uniq, size, skip_nonref=False)
     if any(o is None for o in out):
         k = next(int(uniq[i]) for i, o in enumerate(out) if o is None)
         raise VideoDecodeError(path, f"frame {k} could not be decoded (the file may be damaged)")
     return np.stack(out)
 
 
-def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert) -> list:
+def _decode_pyav(
+    path: Path, probe: _Probe, uniq: np.ndarray, size: tuple[int, int] | None, skip_nonref: bool
+) -> list:
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            # One decoder thread: parallelism comes from DataLoader workers.
+            stream.codec_context.thread_count = 1
+            convert = functools.partial(_to_rgb, size=size, reformatter=VideoReformatter())
+            if probe.pts is None:
+                return _decode_sequential(container, stream, uniq, convert)
+            return _decode_seeking(container, stream, probe, uniq, convert, skip_nonref)
+    except VideoDecodeError:
+        raise
+    except Exception as err:  # corrupt packets surface here as av.error.InvalidDataError
+        raise VideoDecodeError(path, f"pyav: {type(err).__name__}: {err}") from err
+
+
+def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert, skip_nonref: bool) -> list:
     """Decode the sorted frames ``uniq``: seek to the keyframe before a wanted frame,
     decode forward, convert only wanted frames, and seek again when the next wanted
     frame lies beyond the next keyframe."""
@@ -419,7 +435,7 @@ def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert)
         while True:
             seek_to = int(probe.key_pts[k]) if k >= 0 else int(probe.pts[0])
             container.seek(seek_to, stream=stream, backward=True, any_frame=False)
-            decoded = _decode_run(container, stream, probe, want, pos, out, convert)
+            decoded = _decode_run(container, stream, probe, want, pos, out, convert, skip_nonref)
             if decoded is not None or k < 0:
                 break
             k -= 1
@@ -430,33 +446,43 @@ def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert)
 
 
 def _decode_run(
-    container, stream, probe: _Probe, want: np.ndarray, pos: int, out: list, convert
+    container, stream, probe: _Probe, want: np.ndarray, pos: int, out: list, convert, skip_nonref: bool
 ) -> int | None:
     """Decode forward from the current seek position, filling ``out`` from ``pos`` on.
 
     Returns the position of the first wanted frame still missing, or None when the
     first decoded frame was already past ``want[pos]`` (the seek overshot).
+
+    With ``skip_nonref`` the decoder drops every frame that is neither wanted nor a
+    reference for another frame (most B-frames of H.264): nothing reads those pixels,
+    so the frames that are decoded come out bit-identical, and a pace-4 clip of a
+    B-frame stream decodes about half as many frames.
     """
+    context = stream.codec_context
+    wanted = set(want[pos:].tolist()) if skip_nonref else set()
     first = True
-    for frame in container.decode(stream):
-        t = frame.pts
-        if t is None:
-            continue
-        if first and t > want[pos]:
-            return None
-        first = False
-        if t < want[pos]:
-            continue  # a frame on the way to the target: decoded, never converted
-        if t > want[pos]:
-            return pos  # the wanted frame was skipped by the decoder
-        out[pos] = convert(frame)
-        pos += 1
-        if pos == len(want):
-            return pos
-        # Seek again if the next wanted frame starts a later GOP than this frame.
-        k = int(np.searchsorted(probe.key_pts, want[pos], side="right")) - 1
-        if k >= 0 and probe.key_pts[k] > t:
-            return pos
+    for packet in container.demux(stream):
+        if skip_nonref:
+            context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted else "NONREF"
+        for frame in packet.decode():
+            t = frame.pts
+            if t is None:
+                continue
+            if first and t > want[pos]:
+                return None
+            first = False
+            if t < want[pos]:
+                continue  # a frame on the way to the target: decoded, never converted
+            if t > want[pos]:
+                return pos  # the wanted frame was skipped by the decoder
+            out[pos] = convert(frame)
+            pos += 1
+            if pos == len(want):
+                return pos
+            # Seek again if the next wanted frame starts a later GOP than this frame.
+            k = int(np.searchsorted(probe.key_pts, want[pos], side="right")) - 1
+            if k >= 0 and probe.key_pts[k] > t:
+                return pos
     return pos
 
 

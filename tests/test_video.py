@@ -196,10 +196,27 @@ class CountingContainer:
     def __exit__(self, *exc):
         return self._container.__exit__(*exc)
 
+    def demux(self, *args, **kwargs):
+        for packet in self._container.demux(*args, **kwargs):
+            yield CountingPacket(packet, self._counter)
+
     def decode(self, *args, **kwargs):
         for frame in self._container.decode(*args, **kwargs):
             self._counter[0] += 1
             yield frame
+
+
+class CountingPacket:
+    def __init__(self, packet, counter: list[int]):
+        self._packet, self._counter = packet, counter
+
+    def __getattr__(self, name):
+        return getattr(self._packet, name)
+
+    def decode(self):
+        frames = self._packet.decode()
+        self._counter[0] += len(frames)
+        return frames
 
 
 @pytest.fixture
@@ -222,6 +239,48 @@ def test_pyav_seeks_again_for_a_frame_in_a_later_gop(tiny_video, decoded_frames)
     frames = read_frames(path, [25, 2], backend="pyav")
     assert tiny_video.ids(frames).tolist() == [25, 2]
     assert decoded_frames[0] == 3 + 2  # frames 0..2, then 24..25
+
+
+def every_frame_with_pyav(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """All frames in display order, decoded one by one with plain PyAV: the reference."""
+    with av.open(str(path)) as container:
+        frames = sorted(container.decode(video=0), key=lambda f: f.pts)
+        kwargs = {"format": "rgb24", "interpolation": "BILINEAR"}
+        if size is not None:
+            kwargs.update(height=size[0], width=size[1])
+        return np.stack([f.reformat(**kwargs).to_ndarray() for f in frames])
+
+
+def test_pyav_drops_b_frames_nothing_refers_to_and_returns_identical_frames(bikes, decoded_frames):
+    # bikes.mp4 has B-frames; a pace-4 clip wants every fourth frame, and the decoder
+    # may skip the unwanted non-reference frames in between.
+    idx = pace_indices(250, 16, 4, start=140)  # frames 140..200; keyframe at 137
+    frames = read_frames(bikes, idx, backend="pyav")
+    assert decoded_frames[0] < idx[-1] - 137 + 1  # fewer than every frame from the keyframe on
+    assert torch.equal(frames, torch.from_numpy(every_frame_with_pyav(bikes)[idx]))
+
+
+def test_pyav_decodes_every_frame_again_if_a_wanted_one_went_missing(tiny_video, monkeypatch):
+    path = tiny_video("clip.mp4")
+    real_decode = video._decode_pyav
+
+    def lose_a_frame_when_skipping(path, probe, uniq, size, skip_nonref):
+        out = real_decode(path, probe, uniq, size, skip_nonref)
+        if skip_nonref:
+            out[1] = None
+        return out
+
+    monkeypatch.setattr(video, "_decode_pyav", lose_a_frame_when_skipping)
+    assert tiny_video.ids(read_frames(path, [3, 9, 17], backend="pyav")).tolist() == [3, 9, 17]
+
+
+@pytest.mark.parametrize("size", [(128, 171), (112, 113), (97, 171)])
+def test_pyav_resize_to_an_odd_width_matches_packed_rgb_exactly(bikes, size):
+    # For odd widths pacelib asks swscale for planar RGB, which is faster there; the
+    # pixels must be those of the packed rgb24 conversion it replaces.
+    idx = [0, 37, 138, 249]
+    frames = read_frames(bikes, idx, size=size, backend="pyav")
+    assert torch.equal(frames, torch.from_numpy(every_frame_with_pyav(bikes, size)[idx]))
 
 
 # --- bad input -------------------------------------------------------------------
