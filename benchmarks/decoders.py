@@ -10,7 +10,7 @@ One process, one thread (each backend decodes on one thread, as in a DataLoader 
 The backends take turns, several rounds each, and the table shows the median round, so a
 neighbour's burst of load hits both alike; the load average is printed beside every row.
 
-    python -m benchmarks.decoders                     # about 4 minutes on 2 cores
+    python -m benchmarks.decoders                     # about 7 minutes on 2 busy cores
     python -m benchmarks.decoders --rounds 3 --clips 8 --json runs/decoders.json
 """
 

@@ -31,7 +31,7 @@ numbers are per-core costs. Methods take turns round by round and the table show
 median round; load averages are printed with every row. Ratios are the figures to
 compare; absolute rates depend on the machine and its load.
 
-    python -m benchmarks.loader                        # about 6 minutes on 2 cores
+    python -m benchmarks.loader                        # about 7 minutes on 2 busy cores
     python -m benchmarks.loader --rounds 3 --clips 8 --json runs/loader.json
     python -m benchmarks.loader --dataloader           # through a real DataLoader
 """

@@ -63,9 +63,10 @@ BACKENDS = ("decord", "pyav")
 BACKEND_ENV = "PACELIB_VIDEO_BACKEND"
 
 # The backend ``"auto"`` uses, per codec (FFmpeg's decoder name), from
-# ``python -m benchmarks.decoders`` (benchmarks/RESULTS.md, "Decoder choice"): on 16-frame
-# pace clips PyAV was about 4x faster than decord on MPEG-4 Part 2 .avi, 1.3-1.7x on
-# H.264 .mp4 with B-frames and about even on VP9 .webm, native size or resized.
+# ``python -m benchmarks.decoders`` (benchmarks/RESULTS.md, "Decoder choice"). On 16-frame
+# pace clips, in two runs on a shared 2-core machine, PyAV read 1.5-3.2x as many clips per
+# second as decord from MPEG-4 Part 2 .avi (UCF101's codec), 1.15-1.8x from H.264 .mp4 and
+# 1.0-1.3x from VP9 .webm, at native size and resized to 128x171.
 # decord's get_batch seeks for nearly every scattered frame; PyAV decodes forward and skips
 # the B-frames nothing refers to. Codecs not listed get AUTO_DEFAULT.
 AUTO_BACKEND = {"mpeg4": "pyav", "h264": "pyav", "vp9": "pyav"}
