@@ -189,6 +189,12 @@ def apply_photometric(
     return out.view(clips.shape)
 
 
+# The jitter below uses no fused multiply-adds (alpha=, addcmul) whose product is inexact: the
+# CPU kernels compute those with an FMA in their vector loop and without one in the scalar tail,
+# and where the tails fall depends on the batch size and thread count. With plain ops a frame
+# comes out bit-identical in a worker (one clip, one thread) and in a batch on the main process.
+
+
 def _jitter(planes: torch.Tensor, params: torch.Tensor) -> None:
     """Jitter ``planes``, float ``(3, F, H, W)`` holding 0..255, in place; ``params`` ``(F, 8)``.
 
@@ -213,14 +219,15 @@ def _jitter(planes: torch.Tensor, params: torch.Tensor) -> None:
     needed = [(gain != 1).any(0), (w_grey != 0).any(0) | (w_mean != 0).any(0), (hue != 0).any(0)]
     scales, greys, hues = torch.stack(needed).tolist()
     r, g, bl = planes.unbind(0)
-    grey = None
+    grey, tmp = torch.empty((2, *r.shape), dtype=planes.dtype, device=planes.device).unbind(0)
     for k in range(4):
         per_frame = (-1, 1, 1)
         if greys[k]:
-            grey = torch.mul(r, GRAY[0], out=grey).add_(g, alpha=GRAY[1]).add_(bl, alpha=GRAY[2])
+            torch.mul(r, GRAY[0], out=grey)
+            grey.add_(torch.mul(g, GRAY[1], out=tmp)).add_(torch.mul(bl, GRAY[2], out=tmp))
             base = grey.mean((1, 2), keepdim=True).mul_(w_mean[:, k].view(per_frame))
             grey.mul_(w_grey[:, k].view(per_frame)).add_(base)
-            torch.addcmul(grey, planes, gain[:, k].view(per_frame), out=planes).clamp_(0, 255)
+            planes.mul_(gain[:, k].view(per_frame)).add_(grey).clamp_(0, 255)
         elif scales[k]:
             planes.mul_(gain[:, k].view(per_frame)).clamp_(0, 255)
         if hues[k]:
@@ -250,18 +257,19 @@ def _rotate_hue(planes: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     # The hue times C: g - b where red is the max, 2C + b - r where green is, 4C + r - g where
     # blue is. sign(hi - x) is 0 where channel x is the max and 1 elsewhere: blend the blue
     # branch over the green one with sign(hi - g), then that over the red one with sign(hi - r).
+    # (Every alpha= and addcmul here multiplies exactly: by 2, by a sign, by 6 times an integer.)
     torch.sub(b, r, out=t1).add_(chroma, alpha=2)
     torch.sub(r, g, out=pos).add_(r).sub_(b).add_(chroma, alpha=2)
     t1.addcmul_(pos, torch.sub(hi, g, out=t2).sign_())
     torch.sub(g, b, out=pos)
     pos.addcmul_(t1.sub_(pos), torch.sub(hi, r, out=t2).sign_())
     pos.div_(torch.clamp(chroma, min=torch.finfo(planes.dtype).tiny, out=t1))  # grey pixels: 0 / tiny
-    pos.add_(turns.view(-1, 1, 1), alpha=6)
+    pos.add_((turns * 6).view(-1, 1, 1))
     pos.sub_(torch.mul(pos, 1 / 6, out=t1).floor_(), alpha=6)  # into [0, 6)
     # Red at 0, green at 2 (= -4), blue at 4 (= -2); k is in [0, 10).
     k = torch.add(pos, torch.tensor([0.0, 4.0, 2.0], device=pos.device).view(3, 1, 1, 1))
     dist = torch.minimum(k, torch.sub(k, 6).abs_(), out=k)
-    return torch.addcmul(hi, chroma, dist.sub_(1).clamp_(0, 1), value=-1)
+    return torch.sub(hi, dist.sub_(1).clamp_(0, 1).mul_(chroma))
 
 
 # ---------------------------------------------------------------------------

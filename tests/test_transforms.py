@@ -292,22 +292,31 @@ def test_device_path_returns_uint8_crops_and_the_parameters_it_drew(per_frame):
 
 
 @pytest.mark.parametrize("per_frame", [False, True])
-def test_worker_and_device_paths_give_identical_clips_on_the_cpu(per_frame):
-    # The same seeds in both paths; the device path finishes a batch of four at once.
-    clips = [frames(t=8, h=40, w=48, seed=s) for s in range(4)]
-    worker, device = (
-        device_transform(per_frame_jitter=per_frame),
-        device_transform(per_frame_jitter=per_frame, photometric_on_device=True),
+def test_worker_and_device_paths_give_identical_clips_on_the_cpu(per_frame, monkeypatch):
+    # The same seeds in both paths. Workers transform one clip on one thread; the device
+    # path finishes a batch of five at once, here on two threads, with an odd frame size:
+    # where the CPU kernels' vector loops end and their scalar tails begin differs, and
+    # the frames must not.
+    clips = [frames(t=8, h=70, w=80, seed=s) for s in range(5)]
+    worker = T.train_transform(crop=57, jitter=0.8, jitter_p=0.8, per_frame_jitter=per_frame)
+    device = T.train_transform(
+        crop=57, jitter=0.8, jitter_p=0.8, per_frame_jitter=per_frame, photometric_on_device=True
     )
-    expected, crops, params = [], [], []
-    for seed, x in enumerate(clips):
-        torch.manual_seed(seed)
-        expected.append(worker(x))
-        torch.manual_seed(seed)
-        crop, p = device(x)
-        crops.append(crop)
-        params.append(p)
-    batch = T.apply_photometric(torch.stack(crops), torch.stack(params))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        expected, crops, params = [], [], []
+        for seed, x in enumerate(clips):
+            torch.manual_seed(seed)
+            expected.append(worker(x))
+            torch.manual_seed(seed)
+            crop, p = device(x)
+            crops.append(crop)
+            params.append(p)
+        torch.set_num_threads(2)
+        batch = T.apply_photometric(torch.stack(crops), torch.stack(params))
+    finally:
+        torch.set_num_threads(threads)
     assert torch.equal(batch, torch.stack(expected))
 
 
