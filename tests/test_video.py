@@ -186,10 +186,27 @@ class CountingContainer:
     def __exit__(self, *exc):
         return self._container.__exit__(*exc)
 
+    def demux(self, *args, **kwargs):
+        for packet in self._container.demux(*args, **kwargs):
+            yield CountingPacket(packet, self._counter)
+
     def decode(self, *args, **kwargs):
         for frame in self._container.decode(*args, **kwargs):
             self._counter[0] += 1
             yield frame
+
+
+class CountingPacket:
+    def __init__(self, packet, counter: list[int]):
+        self._packet, self._counter = packet, counter
+
+    def __getattr__(self, name):
+        return getattr(self._packet, name)
+
+    def decode(self):
+        frames = self._packet.decode()
+        self._counter[0] += len(frames)
+        return frames
 
 
 @pytest.fixture
@@ -212,6 +229,48 @@ def test_pyav_seeks_again_for_a_frame_in_a_later_gop(tiny_video, decoded_frames)
     frames = read_frames(path, [25, 2], backend="pyav")
     assert tiny_video.ids(frames).tolist() == [25, 2]
     assert decoded_frames[0] == 3 + 2  # frames 0..2, then 24..25
+
+
+def every_frame_with_pyav(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """All frames in display order, decoded one by one with plain PyAV: the reference."""
+    with av.open(str(path)) as container:
+        frames = sorted(container.decode(video=0), key=lambda f: f.pts)
+        kwargs = {"format": "rgb24", "interpolation": "BILINEAR"}
+        if size is not None:
+            kwargs.update(height=size[0], width=size[1])
+        return np.stack([f.reformat(**kwargs).to_ndarray() for f in frames])
+
+
+def test_pyav_drops_b_frames_nothing_refers_to_and_returns_identical_frames(bikes, decoded_frames):
+    # bikes.mp4 has B-frames; a pace-4 clip wants every fourth frame, and the decoder
+    # may skip the unwanted non-reference frames in between.
+    idx = pace_indices(250, 16, 4, start=140)  # frames 140..200; keyframe at 137
+    frames = read_frames(bikes, idx, backend="pyav")
+    assert decoded_frames[0] < idx[-1] - 137 + 1  # fewer than every frame from the keyframe on
+    assert torch.equal(frames, torch.from_numpy(every_frame_with_pyav(bikes)[idx]))
+
+
+def test_pyav_decodes_every_frame_again_if_a_wanted_one_went_missing(tiny_video, monkeypatch):
+    path = tiny_video("clip.mp4")
+    real_decode = video._decode_pyav
+
+    def lose_a_frame_when_skipping(path, probe, uniq, size, skip_nonref):
+        out = real_decode(path, probe, uniq, size, skip_nonref)
+        if skip_nonref:
+            out[1] = None
+        return out
+
+    monkeypatch.setattr(video, "_decode_pyav", lose_a_frame_when_skipping)
+    assert tiny_video.ids(read_frames(path, [3, 9, 17], backend="pyav")).tolist() == [3, 9, 17]
+
+
+@pytest.mark.parametrize("size", [(128, 171), (112, 113), (97, 171)])
+def test_pyav_resize_to_an_odd_width_matches_packed_rgb_exactly(bikes, size):
+    # For odd widths pacelib asks swscale for planar RGB, which is faster there; the
+    # pixels must be those of the packed rgb24 conversion it replaces.
+    idx = [0, 37, 138, 249]
+    frames = read_frames(bikes, idx, size=size, backend="pyav")
+    assert torch.equal(frames, torch.from_numpy(every_frame_with_pyav(bikes, size)[idx]))
 
 
 # --- bad input -------------------------------------------------------------------
@@ -378,9 +437,63 @@ def test_video_decode_error_survives_pickling():
 # --- backends ---------------------------------------------------------------------
 
 
-def test_pyav_is_always_available_and_auto_prefers_decord():
+def test_pyav_is_always_available():
     backends = video.available_backends()
-    assert "pyav" in backends and backends[0] == ("decord" if HAS_DECORD else "pyav")
+    assert "pyav" in backends and ("decord" in backends) == HAS_DECORD
+
+
+@pytest.fixture
+def backend_calls(monkeypatch) -> list[str]:
+    """Records which backend each read_frames call decoded with."""
+    calls: list[str] = []
+    for name in ("decord", "pyav"):
+        real = getattr(video, f"_read_{name}")
+
+        def spy(*args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(video, f"_read_{name}", spy)
+    return calls
+
+
+@pytest.fixture
+def auto_prefers_decord(monkeypatch):
+    """A decoder table that sends every codec to decord, to exercise PyAV stepping in."""
+    for codec in list(video.AUTO_BACKEND):
+        monkeypatch.setitem(video.AUTO_BACKEND, codec, "decord")
+    monkeypatch.setattr(video, "AUTO_DEFAULT", "decord")
+    monkeypatch.delenv(video.BACKEND_ENV, raising=False)
+
+
+@pytest.mark.parametrize("suffix, codec", FORMATS)
+def test_auto_decodes_ucf101s_mpeg4_h264_and_vp9_with_pyav(
+    tiny_video, backend_calls, monkeypatch, suffix, codec
+):
+    # benchmarks/decoders.py: PyAV was as fast as decord or faster on each of them.
+    monkeypatch.delenv(video.BACKEND_ENV, raising=False)
+    path = tiny_video("clip" + suffix)
+    assert tiny_video.ids(read_frames(path, [20, 3])).tolist() == [20, 3]
+    assert backend_calls == ["pyav"]
+
+
+@needs_decord
+@pytest.mark.parametrize("preferred", ["decord", "pyav"])
+def test_auto_uses_the_backend_the_table_names_for_the_codec(
+    tiny_video, backend_calls, monkeypatch, preferred
+):
+    monkeypatch.delenv(video.BACKEND_ENV, raising=False)
+    monkeypatch.setitem(video.AUTO_BACKEND, "mpeg4", preferred)
+    path = tiny_video("clip.avi")
+    assert tiny_video.ids(read_frames(path, [7, 1])).tolist() == [7, 1]
+    assert backend_calls == [preferred]
+
+
+@needs_decord
+def test_environment_variable_switches_auto_to_decord(tiny_video, backend_calls, monkeypatch):
+    monkeypatch.setenv(video.BACKEND_ENV, "decord")
+    assert tiny_video.ids(read_frames(tiny_video("clip.avi"), [3])).tolist() == [3]
+    assert backend_calls == ["decord"]
 
 
 def test_environment_variable_switches_auto_to_pyav(tiny_video, monkeypatch):
@@ -401,13 +514,15 @@ def test_stream_without_timestamps_is_read_by_counting_frames(tiny_video):
 
 
 @needs_decord
-def test_auto_backend_falls_back_to_pyav_where_decord_fails(tiny_video):
+def test_auto_backend_falls_back_to_pyav_where_decord_fails(tiny_video, auto_prefers_decord, backend_calls):
     path = tiny_video("clip.h264", codec="libx264")
     with pytest.raises(VideoDecodeError) as info:
         read_frames(path, [0], backend="decord")  # decord cannot measure a raw stream
     assert info.value.cause.startswith("decord:")
     assert video_info(path) == VideoInfo(T, 25.0, W, H)
+    backend_calls.clear()
     assert tiny_video.ids(read_frames(path, [7, 1])).tolist() == [7, 1]
+    assert backend_calls == ["decord", "pyav"]
 
 
 def _avi_with_b_frames(path: Path, frames: np.ndarray) -> Path:
@@ -423,7 +538,9 @@ def _avi_with_b_frames(path: Path, frames: np.ndarray) -> Path:
 
 
 @needs_decord
-def test_decord_is_refused_on_avi_with_b_frames_and_auto_uses_pyav(tiny_video, tmp_path):
+def test_decord_is_refused_on_avi_with_b_frames_and_auto_uses_pyav(
+    tiny_video, tmp_path, auto_prefers_decord, backend_calls
+):
     # decord 0.6 returns wrong frames after seeking in such files (here frame 14 came
     # back as frame 4); PyAV, which numbers frames by timestamp, gets them right.
     path = _avi_with_b_frames(tmp_path / "bframes.avi", tiny_video.frames(T, H, W))
@@ -432,12 +549,16 @@ def test_decord_is_refused_on_avi_with_b_frames_and_auto_uses_pyav(tiny_video, t
     assert "B-frames" in info.value.cause
     idx = [0, 1, 5, 29, 14, 14]
     assert tiny_video.ids(read_frames(path, idx, backend="pyav")).tolist() == idx
+    backend_calls.clear()
     assert tiny_video.ids(read_frames(path, idx)).tolist() == idx  # auto: PyAV steps in
+    assert backend_calls == ["decord", "pyav"]
     assert video_info(path) == VideoInfo(T, 25.0, W, H)
 
 
 @needs_decord
-def test_decord_is_refused_where_its_frame_count_disagrees(tiny_video, monkeypatch):
+def test_decord_is_refused_where_its_frame_count_disagrees(
+    tiny_video, monkeypatch, auto_prefers_decord, backend_calls
+):
     # decord can hang forever on frames it counts but the file lacks (dmlc/decord#373).
     # Simulate such a file: the probe finds one frame fewer than decord claims.
     path = tiny_video("clip.avi")
@@ -452,7 +573,9 @@ def test_decord_is_refused_where_its_frame_count_disagrees(tiny_video, monkeypat
     with pytest.raises(VideoDecodeError) as info:
         read_frames(path, [0], backend="decord")
     assert f"decord counts {T} frames, the file holds {T - 1}" in info.value.cause
+    backend_calls.clear()
     assert tiny_video.ids(read_frames(path, [28, 0])).tolist() == [28, 0]  # auto: PyAV steps in
+    assert backend_calls == ["decord", "pyav"]
 
 
 def test_rewritten_file_is_probed_again(tiny_video):
