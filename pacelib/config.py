@@ -141,6 +141,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
 
 
 BAD_VIDEO = ("raise", "skip")  # what a dataset does with a missing or undecodable video
+PHOTOMETRIC = ("auto", "worker", "device")  # where colour jitter and normalisation of training clips run
 _BAD = object()
 _BOOLS = dict.fromkeys(("true", "yes", "on", "1"), True) | dict.fromkeys(("false", "no", "off", "0"), False)
 
@@ -239,10 +240,18 @@ class AugmentOptions(Config):
     flip: bool = option(True, "random horizontal flips (turn off for direction-defined classes)")
     jitter: float = option(0.0, "colour jitter s: brightness/contrast/saturation s, hue s/4 (0 = off)")
     per_frame_jitter: bool = option(False, "draw the colour jitter per frame, as the paper's code does")
+    jitter_p: float = option(
+        1.0, "probability that a draw of the colour jitter applies (the paper's code: 0.8)"
+    )
+    photometric: str = option(
+        "auto", "where jitter and normalisation run: worker, device, auto (device on a GPU)", PHOTOMETRIC
+    )
 
     def _check(self) -> None:
         super()._check()
         self._positive("jitter", zero_ok=True)
+        if not 0 <= self.jitter_p <= 1:
+            self._fail("jitter_p", "must be in [0, 1]")
         if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             self._fail("crop_scale", "need 0 < low <= high <= 1")
 

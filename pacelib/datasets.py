@@ -534,8 +534,12 @@ class ClipDataset(_VideoDataset):
         clips = [pace_indices(n, self.clip_len, 1, int(s)) for s in self.clip_starts(n)]
         return self._read_clips(i, clips), [self.videos[i].label]
 
-    def _finish(self, clips: list[torch.Tensor], labels: list[int], i: int):
-        return (clips[0] if self.train else torch.stack(clips)), labels[0]
+    def _finish(self, clips: list, labels: list[int], i: int):
+        if self.train:
+            return clips[0], labels[0]
+        if isinstance(clips[0], tuple):  # (uint8 clip, params) pairs: stack each half
+            return (torch.stack([c for c, _ in clips]), torch.stack([p for _, p in clips])), labels[0]
+        return torch.stack(clips), labels[0]
 
     def __repr__(self) -> str:
         clips = "1 random clip" if self.train else f"{self.num_clips} clips"
@@ -568,6 +572,9 @@ class TrainClipOptions(ClipOptions, Protocol):
     flip: bool
     jitter: float
     per_frame_jitter: bool
+    jitter_p: float
+    photometric: str
+    device: str
 
 
 class PretextClipOptions(TrainClipOptions, Protocol):
@@ -610,6 +617,14 @@ def few_labels(videos: Sequence[VideoRecord], per_class: int, seed: int = 0) -> 
     return [videos[i] for i in keep]
 
 
+def photometric_on_device(cfg: TrainClipOptions) -> bool:
+    """Whether a training set leaves colour jitter and normalisation to the training step:
+    ``photometric="device"``, or ``"auto"`` when the run's device is a GPU. Items then hold
+    ``(uint8 clip, jitter params)`` pairs, and workers ship a quarter of the bytes."""
+    on_gpu = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    return cfg.photometric == "device" or (cfg.photometric == "auto" and on_gpu)
+
+
 def _train_transform(cfg: TrainClipOptions) -> Callable[[torch.Tensor], torch.Tensor]:
     return train_transform(
         crop=cfg.crop,
@@ -617,6 +632,8 @@ def _train_transform(cfg: TrainClipOptions) -> Callable[[torch.Tensor], torch.Te
         flip=cfg.flip,
         jitter=cfg.jitter,
         per_frame_jitter=cfg.per_frame_jitter,
+        jitter_p=cfg.jitter_p,
+        photometric_on_device=photometric_on_device(cfg),
     )
 
 

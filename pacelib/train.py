@@ -75,6 +75,7 @@ from pacelib.losses import LossWeights, pretext_loss
 from pacelib.models import ActionClassifier, PaceModel, backbone_state_dict, build_backbone
 from pacelib.pace import get_spec
 from pacelib.synthetic import SynthConfig, default_root, ensure_dataset
+from pacelib.transforms import apply_photometric
 
 # ---------------------------------------------------------------------------
 # Configs
@@ -117,7 +118,9 @@ _CPU_DEMO = dict(
     num_workers=0,
     cache_frames=True,
 )
-_COLAB_GPU = dict(model="r2plus1d_18", batch_size=32, num_workers=2, epochs=18, amp="auto")
+_COLAB_GPU = dict(
+    model="r2plus1d_18", batch_size=32, num_workers=2, epochs=18, amp="auto", photometric="device"
+)
 
 
 @dataclass
@@ -238,9 +241,21 @@ class StepContext(NamedTuple):
     def autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
 
-    def clips(self, x: torch.Tensor) -> torch.Tensor:
-        """A batch of clips on the device, in the memory layout the model runs fastest in."""
-        x = x.to(self.device, non_blocking=True)
+    def clips(self, *parts: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Batches of clips on the device, concatenated, in the memory layout the model runs
+        fastest in.
+
+        A part is ``float32 (B, C, T, H, W)``, or a pair ``(uint8 clips, jitter params)`` from
+        workers that left the photometric half to the device: then it runs here, batched.
+        """
+        on_device = []
+        for x in parts:
+            if isinstance(x, (tuple, list)):
+                frames, params = (t.to(self.device, non_blocking=True) for t in x)
+                on_device.append(apply_photometric(frames, params))
+            else:
+                on_device.append(x.to(self.device, non_blocking=True))
+        x = on_device[0] if len(on_device) == 1 else torch.cat(on_device)
         return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x
 
 
@@ -259,10 +274,11 @@ def pretext_step(
     """
     if cfg.contrastive == "same_context":
         clip_a, clip_b, label_a, label_b = batch
-        clips, labels = torch.cat([clip_a, clip_b]), torch.cat([label_a, label_b])
+        clips, labels = ctx.clips(clip_a, clip_b), torch.cat([label_a, label_b])
     else:
         clips, labels = batch
-    clips, labels = ctx.clips(clips), labels.to(ctx.device, non_blocking=True)
+        clips = ctx.clips(clips)
+    labels = labels.to(ctx.device, non_blocking=True)
     with ctx.autocast():
         out = model(clips)
     terms = pretext_loss(

@@ -260,3 +260,23 @@ def test_resume_accepts_a_checkpoint_older_than_an_option_that_is_left_at_its_de
     assert again["history"] == first["history"]
     with pytest.raises(ValueError, match="start: 'fit' -> 'released'"):
         train.pretrain({**cfg, "resume": True, "start": "released"})
+
+
+@pytest.mark.parametrize("contrastive", ["none", "same_context"])
+def test_photometric_on_the_device_trains_exactly_as_in_the_workers(tiny_run, tmp_path, contrastive):
+    """Workers that ship uint8 crops and jitter parameters, with the jitter and normalisation
+    batched in the training step, give the very weights of workers that finish the clips."""
+    options = dict(epochs=1, jitter=0.4, per_frame_jitter=True, jitter_p=0.8, contrastive=contrastive)
+    worker = train.pretrain(tiny_run(tmp_path / "worker", photometric="worker", **options))
+    device = train.pretrain(tiny_run(tmp_path / "device", photometric="device", **options))
+    a, b = worker["model"].state_dict(), device["model"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert worker["history"][0]["loss"] == device["history"][0]["loss"]
+
+
+def test_gpu_profile_leaves_the_photometric_half_to_the_device():
+    from pacelib.datasets import photometric_on_device
+
+    assert train.PretrainConfig.from_profile("colab-gpu").photometric == "device"
+    assert photometric_on_device(train.PretrainConfig(photometric="device"))
+    assert not photometric_on_device(train.PretrainConfig(photometric="auto", device="cpu"))
