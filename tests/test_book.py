@@ -231,7 +231,6 @@ def test_built_html_has_no_error_output_or_traceback(built_book):
 
 # Remote resources still in committed notebook outputs; the notebooks will drop them (then delete).
 REMOTE_IN_NOTEBOOKS = {
-    "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css": "notebook 1's animation",
     "https://colab.research.google.com/assets/colab-badge.svg": "the assignments' Colab badge",
 }
 

@@ -44,31 +44,17 @@ EXPECTED_EXPLORERS = {
 # Problems of the committed notebook outputs that these tests found, to be fixed in the notebooks.
 # Each marks one check xfail(strict=False) on one page; delete the row once the page passes.
 # [n] is the code cell with execution count n; the failure message quotes its first line.
-NB01, NB05 = "notebooks/01_pace_sampling.html", "notebooks/05_ablations.html"
-FONT_AWESOME = "[18]: matplotlib's to_jshtml animation links Font Awesome 4 from a CDN"
+NB05 = "notebooks/05_ablations.html"
 BADGE = "first markdown cell: the 'Open in Colab' badge image comes from colab.research.google.com"
 ASSIGNMENTS = [
     f"notebooks/assignments/student/{p.stem}.html"
     for p in sorted(ROOT.glob("notebooks/assignments/student/*.ipynb"))
 ]
 KNOWN_PROBLEMS = {
-    "network": {NB01: FONT_AWESOME, **dict.fromkeys(ASSIGNMENTS, BADGE)},
-    "console": {
-        NB01: f"{FONT_AWESOME}, which fails offline",
-        **dict.fromkeys(ASSIGNMENTS, f"{BADGE}, which fails offline"),
-    },
-    "images": {
-        NB01: "[8]: the pace grid is 1318 px wide, shown at 790 (viz.pace_grid now draws 780)",
-        NB05: "[6]: a 1490 px wide figure shown at 790",
-    },
-    "overflow": {
-        NB01: "[3], [13]: printed source; [16]: index lists of the short-video policies",
-        "notebooks/02_backbones_and_losses.html": "[6]: FLOP table; [10], [14]: printed source; [16]: loss table",
-        "notebooks/03_pretraining.html": "[5]: printed source; [6]: training log; [7], [11], [12]: long paths",
-        "notebooks/04_transfer.html": "[4]: the 'resumed from ...' line",
-        NB05: "[4], [9]: the benchmark command lines",
-        "notebooks/06_attention.html": "[3]: printed source; [4]: the training log",
-    },
+    "network": dict.fromkeys(ASSIGNMENTS, BADGE),
+    "console": dict.fromkeys(ASSIGNMENTS, f"{BADGE}, which fails offline"),
+    "images": {NB05: "[6]: a 1490 px wide figure shown at 790"},
+    "overflow": {NB05: "[4], [9]: the benchmark command lines"},
 }
 
 SITE = ROOT / "_build" / "html"
