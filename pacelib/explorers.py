@@ -26,6 +26,7 @@ import base64
 import html
 import io
 import json
+import re
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -492,3 +493,12 @@ def pace_quiz_html(
         '<button type="button" data-role="next" hidden>next clip</button></div></div>'
     )
     return _page("quiz", body, data, _QUIZ_JS)
+
+
+def explorer_data(explorer: HTML) -> dict:
+    """What an explorer or quiz carries: the JSON its script reads (paces, indices, questions), for
+    checking what a page shows."""
+    found = re.search(r'<script type="application/json">(.*?)</script>', explorer.data, re.S)
+    if found is None:
+        raise ValueError("not an explorer made by pacelib.explorers: no JSON payload found")
+    return json.loads(found.group(1))

@@ -1,20 +1,26 @@
-"""Pictures for the course: frame strips, side-by-side pace animations, a live-kernel pace
-explorer, training curves and confusion matrices (``pacelib.explorers`` has the explorers that
-also work on the static page).
+"""Pictures and text for the book: frame strips and pace grids, training curves, confusion
+matrices and bar charts sized for the book's column, and tables and source listings that wrap
+instead of scrolling sideways (``pacelib.explorers`` has the explorers that work on the static
+page).
 
 Everything takes decoded frames as ``uint8 (T, H, W, 3)`` arrays or tensors and returns a
-matplotlib ``Figure`` (or an animation / widget), so notebooks stay one line per picture.
+matplotlib ``Figure`` or an IPython display object, so notebooks stay one line per picture.
 """
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import animation
+from IPython.display import HTML, Markdown
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
 
 from pacelib.pace import pace_indices, pace_name
 
@@ -129,76 +135,6 @@ def pace_grid(
         for ax in cells[clip_len:]:
             ax.remove()
     return fig
-
-
-def animate_clips(clips: Mapping[str, object], interval_ms: int = 160) -> animation.FuncAnimation:
-    """Play several clips side by side, frame by frame, e.g. the same start at four paces.
-
-    Args:
-        clips: title -> ``uint8 (T, H, W, 3)`` clip; all clips must have the same ``T``.
-        interval_ms: delay between frames.
-    Returns:
-        A ``FuncAnimation``; in a notebook show it with ``HTML(anim.to_jshtml())``.
-    """
-    arrays = {title: _as_numpy(c) for title, c in clips.items()}
-    lengths = {len(c) for c in arrays.values()}
-    if len(lengths) != 1:
-        raise ValueError(f"clips must have the same length, got {sorted(lengths)}")
-    num_frames = lengths.pop()
-    size = min(2.0, COLUMN_WIDTH_IN / len(arrays))
-    fig, axes = plt.subplots(1, len(arrays), figsize=(size * len(arrays), size + 0.3), squeeze=False)
-    images = []
-    for ax, (title, clip) in zip(axes[0], arrays.items()):
-        images.append(ax.imshow(clip[0]))
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    counter = fig.text(0.5, 0.02, "", ha="center", fontsize=SMALL_FONT)
-
-    def update(t: int):
-        for image, clip in zip(images, arrays.values()):
-            image.set_data(clip[t])
-        counter.set_text(f"frame {t + 1}/{num_frames}")
-        return [*images, counter]
-
-    anim = animation.FuncAnimation(fig, update, frames=num_frames, interval=interval_ms, blit=False)
-    plt.close(fig)  # the animation renders its own output; don't also show the still figure
-    return anim
-
-
-def pace_explorer(video, paces: Sequence[object] = ("1/4", "1/2", 1, 2, 3, 4, -2), max_clip_len: int = 32):
-    """An ipywidgets explorer: choose pace, start, clip length and policy, see the clip's frames.
-
-    Args:
-        video: every frame of a video, ``uint8 (N, H, W, 3)``.
-        paces: the choices offered by the pace dropdown.
-    Returns:
-        An ``ipywidgets.VBox`` whose ``indices`` attribute holds the clip shown. It needs a live
-        kernel: on the static book page its controls would do nothing. The explorer for the book
-        (and Jupyter, and Colab) is ``pacelib.explorers.pace_explorer_html``.
-    """
-    import ipywidgets as widgets
-
-    video = _as_numpy(video)
-    pace = widgets.Dropdown(
-        options=[pace_name(p) for p in paces], value=pace_name(paces[0]), description="pace"
-    )
-    start = widgets.IntSlider(0, 0, len(video) - 1, description="start")
-    clip_len = widgets.IntSlider(16, 1, max_clip_len, description="clip length")
-    policy = widgets.ToggleButtons(options=["loop", "clamp"], description="policy")
-    out = widgets.Output()
-    box = widgets.VBox([widgets.HBox([pace, policy]), widgets.HBox([start, clip_len]), out])
-
-    def redraw(_=None) -> None:
-        box.indices = pace_indices(len(video), clip_len.value, pace.value, start.value, policy.value)
-        with out:
-            out.clear_output(wait=True)
-            frame_strip(video[box.indices], box.indices, title=f"pace {pace.value}")
-            plt.show()
-
-    for control in (pace, start, clip_len, policy):
-        control.observe(redraw, names="value")
-    redraw()
-    return box
 
 
 def plot_curves(history: Sequence[Mapping[str, float]], keys: Sequence[str], title: str = "") -> Figure:
@@ -362,3 +298,37 @@ def plot_bars(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=SMALL_FONT)
     return ax
+
+
+# ---------------------------------------------------------------------------
+# Text for the book's column: tables and source that wrap instead of scrolling sideways
+# ---------------------------------------------------------------------------
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> Markdown:
+    """Rows of values as a Markdown table, which the book renders at the column's width."""
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def epoch_table(history: Sequence[Mapping[str, float]], pace_names: Sequence[str] = ()) -> Markdown:
+    """A run's per-epoch metrics (the ``history`` that ``pretrain``/``finetune`` return) as a
+    narrow Markdown table: epoch, lr, loss, accuracy, accuracy per pace, seconds."""
+    formats = {"epoch": "{:d}", "lr": "{:.1e}", "loss": "{:.3f}", "acc": "{:.3f}"}
+    formats |= {f"acc_pace_{p}": "{:.2f}" for p in pace_names} | {"time_s": "{:.0f}"}
+    names = {"acc": "accuracy", "time_s": "time (s)"} | {f"acc_pace_{p}": f"pace {p}" for p in pace_names}
+    keys = [key for key in formats if key in history[0]]
+    rows = [[formats[k].format(row[k]) for k in keys] for row in history]
+    return markdown_table([names.get(k, k) for k in keys], rows)
+
+
+def show_source(obj: object, start: str | None = None) -> HTML:
+    """The library's own source of ``obj`` (from the first line containing ``start``),
+    highlighted and wrapped to the page's width, so no line hides past the right edge."""
+    lines = textwrap.dedent(inspect.getsource(obj)).splitlines()
+    if start is not None:
+        lines = lines[next(i for i, line in enumerate(lines) if start in line) :]
+    style = "white-space: pre-wrap; overflow-wrap: anywhere"
+    formatter = HtmlFormatter(noclasses=True, nobackground=True, prestyles=style)
+    return HTML(highlight(textwrap.dedent("\n".join(lines)), PythonLexer(), formatter))

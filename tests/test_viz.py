@@ -47,27 +47,6 @@ def test_pace_grid_has_one_row_per_pace_with_pace_indices(video):
     assert fig.axes[0].get_ylabel() == "pace 1" and fig.axes[8].get_ylabel() == "pace -2"
 
 
-def test_animation_steps_through_every_frame(video):
-    anim = viz.animate_clips({"a": video[:5], "b": video[5:10]})
-    html = anim.to_jshtml()
-    assert "frame" in html.lower() and html.count("data:image/png") == 5
-
-
-def test_animation_refuses_clips_of_different_lengths(video):
-    with pytest.raises(ValueError, match="same length"):
-        viz.animate_clips({"a": video[:5], "b": video[:6]})
-
-
-def test_pace_explorer_redraws_when_pace_changes(video):
-    box = viz.pace_explorer(video, paces=[1, 2])
-    pace_dropdown = box.children[0].children[0]
-    start_slider = box.children[1].children[0]
-    assert box.indices[:3].tolist() == [0, 1, 2]
-    pace_dropdown.value = "2"
-    start_slider.value = 5
-    assert box.indices[:3].tolist() == [5, 7, 9]
-
-
 def test_confusion_plot_normalises_rows():
     fig = viz.plot_confusion([[3, 1], [0, 4]], ["p1", "p2"])
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
@@ -186,3 +165,19 @@ def test_plot_curves_puts_ticks_on_whole_epochs_only():
     history = [{"epoch": e, "loss": 1 / e} for e in (1, 2, 3, 4)]
     ticks = viz.plot_curves(history, ["loss"]).axes[0].get_xticks()
     assert all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_epoch_table_shows_one_narrow_row_per_epoch():
+    history = [
+        {"epoch": 1, "step": 10, "lr": 1e-3, "loss": 1.3863, "acc": 0.25, "acc_pace_1": 0.5, "time_s": 3.2},
+        {"epoch": 2, "step": 20, "lr": 5e-4, "loss": 1.2, "acc": 0.4, "acc_pace_1": 0.75, "time_s": 3.0},
+    ]
+    lines = viz.epoch_table(history, ["1"]).data.splitlines()
+    assert lines[0] == "| epoch | lr | loss | accuracy | pace 1 | time (s) |"
+    assert lines[2] == "| 1 | 1.0e-03 | 1.386 | 0.250 | 0.50 | 3 |" and len(lines) == 4
+
+
+def test_show_source_is_the_librarys_own_code_wrapped_to_the_column():
+    html = viz.show_source(viz.markdown_table).data
+    assert "white-space: pre-wrap" in html and "markdown_table" in html
+    assert "def" not in viz.show_source(viz.markdown_table, start="lines =").data.split("lines")[0]
