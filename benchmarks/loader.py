@@ -33,7 +33,7 @@ compare; absolute rates depend on the machine and its load.
 
     python -m benchmarks.loader                        # about 7 minutes on 2 busy cores
     python -m benchmarks.loader --rounds 3 --clips 8 --json runs/loader.json
-    python -m benchmarks.loader --dataloader           # through a real DataLoader
+    python -m benchmarks.loader --dataloader           # through a real DataLoader, against the step rate
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ import torchvision.transforms as tv
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.footage import CACHE, describe, footage
-from pacelib import video
+from pacelib import train, video
 from pacelib.datasets import PaceDataset
+from pacelib.models import PaceModel, build_backbone
 from pacelib.pace import get_spec
 from pacelib.transforms import train_transform
 
@@ -68,6 +70,7 @@ JITTER, JITTER_P = 0.8, 0.8  # ColorJitter(0.8, 0.8, 0.8, 0.2), RandomApply(p=0.
 CROP_SCALE = (0.5, 1.0)  # configs/pretrain_*_ucf101.yaml
 SPEC = "baseline"  # paces 1, 2, 3, 4
 FOOTAGE = ("ucf101", "preprocessed", "bikes")
+H200_BF16_TFLOPS = 989.0  # dense bf16 peak (NVIDIA's data sheet), for the --dataloader estimate
 
 
 def pace_transform(jitter: float = JITTER, on_device: bool = False):
@@ -261,6 +264,49 @@ def dataloader_rate(paths: list[Path], on_device: bool, args) -> dict:
     return {"clips_per_s": clips / seconds, "clips": clips, "seconds": seconds, "loadavg": os.getloadavg()}
 
 
+def step_rate(cfg: train.PretrainConfig, steps: int = 20, warmup: int = 3) -> float:
+    """Clips per second of the library's training step (``pretext_step`` + ``optimizer_step``)
+    for ``cfg``'s model and clip size on the CPU, with batches already in memory."""
+    spec = get_spec(cfg.pace)
+    model = PaceModel(build_backbone(cfg.model, **cfg.model_args), spec.num_classes, proj_dim=None)
+    model = model.to(memory_format=torch.channels_last_3d)
+    optimizer = train.build_optimizer(cfg, [{"params": list(model.parameters())}])
+    scaler, params = torch.amp.GradScaler("cpu", enabled=False), list(model.parameters())
+    ctx = train.StepContext(torch.device("cpu"), None, cfg.channels_last)
+    clips = torch.randn(cfg.batch_size, 3, cfg.clip_len, cfg.crop, cfg.crop)
+    batch = (clips, torch.randint(0, spec.num_classes, (cfg.batch_size,)))
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        loss, _ = train.pretext_step(model, batch, ctx, cfg, spec.names)
+        train.optimizer_step(loss, optimizer, scaler, params)
+    return steps * cfg.batch_size / (time.perf_counter() - start)
+
+
+def keeps_up(rows: dict, mfu: float) -> dict:
+    """Does the loader keep up? The CPU demo's step against its loader, and an estimate of the
+    loader cores one GPU needs for R(2+1)D-18 at the paper's input size."""
+    demo = train.PretrainConfig.from_profile("cpu-demo")
+    torch.set_num_threads(os.cpu_count() or 1)
+    cpu_step = step_rate(demo)
+    gpu = train.PretrainConfig.from_profile("colab-gpu")
+    model = PaceModel(build_backbone(gpu.model), get_spec(gpu.pace).num_classes, proj_dim=None).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.randn(1, 3, gpu.clip_len, gpu.crop, gpu.crop))
+    gflops = counter.get_total_flops() / 1e9
+    gpu_clips = H200_BF16_TFLOPS * 1e3 * mfu / (3 * gflops)  # a training step is ~3 forward passes
+    per_core = rows["jitter on device"]["clips_per_s"] / (os.cpu_count() or 1)
+    return {
+        "cpu_demo_step_clips_per_s": cpu_step,
+        "r2plus1d_18_forward_gflops": gflops,
+        "assumed_mfu": mfu,
+        "h200_step_clips_per_s_estimate": gpu_clips,
+        "loader_clips_per_s_per_core": per_core,
+        "loader_cores_per_gpu_estimate": gpu_clips / per_core,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=12, help="clips per method and round (default 12)")
@@ -274,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size", type=int, default=32, help="--dataloader: clips per batch (default 32)"
     )
     parser.add_argument("--batches", type=int, default=20, help="--dataloader: batches timed (default 20)")
+    parser.add_argument(
+        "--mfu", type=float, default=0.4, help="--dataloader: the GPU's assumed model FLOP utilisation (0.4)"
+    )
     parser.add_argument("--json", type=Path, help="also write every number here")
     args = parser.parse_args(argv)
     if min(args.clips, args.rounds, args.batch_size, args.batches) < 1:
@@ -300,6 +349,20 @@ def main(argv: list[str] | None = None) -> int:
             r = rows[label]
             print(f"| PaceDataset, {label} | {r['clips_per_s']:.1f} clips/s | load {r['loadavg'][0]:.2f} |")
         report_json["dataloader"] = rows
+        k = report_json["keeps_up"] = keeps_up(rows, args.mfu)
+        print(
+            f"\n| c3d_tiny training step, CPU demo (batch 16, 16x56x56), {os.cpu_count()} threads "
+            f"| {k['cpu_demo_step_clips_per_s']:.0f} clips/s | measured |"
+        )
+        print(
+            f"| R(2+1)D-18 step, 16x112x112, H200 bf16 at {k['assumed_mfu']:.0%} MFU "
+            f"| {k['h200_step_clips_per_s_estimate']:.0f} clips/s | estimate: {k['r2plus1d_18_forward_gflops']:.1f} "
+            f"GFLOPs/clip forward, x3 per step, {H200_BF16_TFLOPS:.0f} TFLOP/s peak |"
+        )
+        print(
+            f"| loader per core (jitter on device) | {k['loader_clips_per_s_per_core']:.1f} clips/s "
+            f"| so one GPU needs about {k['loader_cores_per_gpu_estimate']:.0f} loader cores |"
+        )
     else:
         torch.set_num_threads(1)  # as in a DataLoader worker
         results, loads = {}, {}
