@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +206,138 @@ def test_check_lists_missing_stale_and_orphaned_files_and_writing_fixes_them(tmp
     assert assignments.main([str(folder), "--check"]) == 0
 
 
+# --- recorded values: expected results come from the reference when the notebooks are generated ---
+
+RECIPE = """# the recipe: it may use the reference, and only the generator runs it
+from math import sqrt as reference
+
+EXPECTED = {"roots": [[x, reference(x)] for x in (4, 2)]}
+HIDDEN = {"roots": [[x, reference(x)] for x in (9, SECRET)]}
+"""
+
+
+def tiny_with_recipe(recipe: str = RECIPE) -> dict:
+    """The tiny notebook with a helper cell above a recipe cell, and a test that uses both."""
+    nb = tiny_source(test_body="for x, root in EXPECTED['roots']:\n    assert abs(f(x) - x - 1) < 1e-9\n")
+    meta = {"nbgrader": {"grade": False, "grade_id": "expected", "locked": True, "solution": False}}
+    nb.cells.insert(3, nbformat.v4.new_code_cell("SECRET = 16\n", id="helpers"))
+    nb.cells.insert(
+        4, nbformat.v4.new_code_cell(recipe, id="expected", metadata={**meta, "tags": ["record-expected"]})
+    )
+    return nb
+
+
+def write_tiny_course(tmp_path: Path, nb: dict) -> Path:
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({"repository": {"url": "https://github.com/a/b"}}))
+    folder = tmp_path / "notebooks" / "assignments"
+    (folder / "source").mkdir(parents=True, exist_ok=True)
+    (folder / "source" / "01_tiny.ipynb").write_text(nbformat.writes(nb))
+    return folder
+
+
+def test_the_recipe_runs_after_the_cells_above_it_and_only_its_values_reach_the_notebooks(tmp_path):
+    nb = tiny_with_recipe()
+    recorded = assignments.record(nb, "tiny")
+    assert recorded == {
+        "expected": {"roots": [[4, 2.0], [2, 1.41421356]]},
+        "hidden": {"roots": [[9, 3.0], [16, 4.0]]},
+    }
+    student = render_tiny_recorded(nb, recorded, keep=False, tmp_path=tmp_path)
+    solution = render_tiny_recorded(nb, recorded, keep=True, tmp_path=tmp_path)
+    for version, hidden in ((student, False), (solution, True)):
+        data = version.cells[4]
+        assert "sqrt" not in data.source and "import json" in data.source
+        namespace: dict = {}
+        exec(data.source, namespace)
+        assert namespace["EXPECTED"] == recorded["expected"]
+        assert ("HIDDEN" in namespace) == hidden
+        assert data.metadata["tags"] == ["hide-input"] and data.id == "expected"
+    assert "[16, 4.0]" not in json.dumps(student)
+
+
+def render_tiny_recorded(nb: dict, recorded: dict, keep: bool, tmp_path: Path) -> nbformat.NotebookNode:
+    config = RepoConfig("https://github.com/example/course", "main", tmp_path)
+    target = tmp_path / "notebooks" / ("solution" if keep else "student") / "tiny.ipynb"
+    return render(
+        nb,
+        keep_solutions=keep,
+        keep_hidden_tests=keep,
+        config=config,
+        target=target,
+        where="tiny",
+        recorded=recorded,
+    )
+
+
+def test_a_notebook_with_a_recipe_needs_recorded_values(tmp_path):
+    with pytest.raises(AssignmentError, match="no recorded values"):
+        render_tiny(tiny_with_recipe(), keep=False, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "recipe, message",
+    [
+        ("EXPECTED = {'x': 1 / 0}\n", "cell 4 (expected) failed while recording: ZeroDivisionError"),
+        ("EXPECTED = [1]\n", "must define a dict EXPECTED"),
+        (
+            "import numpy as np\nEXPECTED = {'x': [np.zeros(2)]}\n",
+            "recorded value EXPECTED['x'][0] is a ndarray",
+        ),
+        ("EXPECTED = {'x': float('nan')}\n", "recorded value EXPECTED['x'] is nan"),
+    ],
+)
+def test_a_broken_recipe_is_refused_with_the_cell_and_the_value(recipe, message):
+    with pytest.raises(AssignmentError, match=re.escape(message)):
+        assignments.record(tiny_with_recipe(recipe), "tiny")
+
+
+def test_recorded_values_are_committed_and_check_catches_a_changed_recipe(tmp_path, capsys):
+    folder = write_tiny_course(tmp_path, tiny_with_recipe())
+    assert assignments.main([str(folder)]) == 0
+    recorded = folder / "expected" / "01_tiny.json"
+    assert json.loads(recorded.read_text())["hidden"] == {"roots": [[9, 3.0], [16, 4.0]]}
+    assert assignments.main([str(folder), "--check"]) == 0
+
+    write_tiny_course(tmp_path, tiny_with_recipe(RECIPE.replace("(4, 2)", "(4, 3)")))
+    capsys.readouterr()
+    assert assignments.main([str(folder), "--check"]) == 1
+    out = capsys.readouterr().out
+    for path in (recorded, folder / "student" / "01_tiny.ipynb", folder / "solution" / "01_tiny.ipynb"):
+        assert f"{path} (out of date)" in out
+    assert assignments.main([str(folder)]) == 0
+    assert json.loads(recorded.read_text())["expected"] == {"roots": [[4, 2.0], [3, 1.73205081]]}
+
+    write_tiny_course(tmp_path, nbformat.reads(nbformat.writes(tiny_source()), 4))  # no recipe any more
+    assert assignments.main([str(folder)]) == 0
+    assert not recorded.exists()
+
+
+def test_recorded_floats_that_differ_in_the_last_bits_are_kept(tmp_path):
+    folder = write_tiny_course(tmp_path, tiny_with_recipe())
+    assert assignments.main([str(folder)]) == 0
+    # Another machine's float32 arithmetic: the same numbers up to the last bits.
+    write_tiny_course(
+        tmp_path, tiny_with_recipe(RECIPE.replace("reference(x)]", "reference(x) * (1 + 1e-8)]"))
+    )
+    assert assignments.main([str(folder), "--check"]) == 0
+    write_tiny_course(tmp_path, tiny_with_recipe(RECIPE.replace("reference(x)]", "reference(x) * 1.001]")))
+    assert assignments.main([str(folder), "--check"]) == 1
+
+
+def test_the_grading_import_becomes_the_guard_itself(tmp_path):
+    nb = tiny_source()
+    guard = "from tools.grading import Guard\n\ngraded = Guard('math.sqrt')"
+    nb.cells.insert(3, nbformat.v4.new_code_cell(guard, id="grading"))
+    source = render_tiny(nb, keep=False, tmp_path=tmp_path).cells[3].source
+    assert "from tools" not in source
+    assert source.startswith((ROOT / "tools" / "grading.py").read_text().rstrip("\n"))
+    namespace = {"__name__": "__main__"}
+    exec(source, namespace)
+    with pytest.raises(AssertionError, match="<lambda> imports modules by name"):
+        with namespace["graded"](lambda x: __import__("math").sqrt(x)):
+            pass
+
+
 # --- the committed assignments ---------------------------------------------------------------------
 
 
@@ -323,7 +457,16 @@ def visible_version(name: str, replacements: list[tuple[str, str]] = ()) -> nbfo
             count += n
         assert count == 1, f"{name}: {old!r} occurs {count} times in the solutions, expected once"
     target = ASSIGN / "solution" / f"{name}.ipynb"
-    return render(nb, keep_solutions=True, keep_hidden_tests=False, config=CONFIG, target=target, where=name)
+    recorded = assignments.read_recorded(ASSIGN / assignments.RECORDED / f"{name}.json")
+    return render(
+        nb,
+        keep_solutions=True,
+        keep_hidden_tests=False,
+        config=CONFIG,
+        target=target,
+        where=name,
+        recorded=recorded,
+    )
 
 
 @pytest.fixture
