@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -794,6 +795,220 @@ def test_wrong_solution_fails_the_visible_tests_with_a_hint(name, replacements, 
 
 def test_every_assignment_has_mutants():
     assert {m[0] for m in MUTANTS} == set(NAMES)
+
+
+# --- library-calling solutions: calling the reference is not writing it ---------------------------
+
+# The reference of each assignment's graded functions, as the notebook's Guard names them.
+REFERENCES = {
+    "01_pace_sampling": ["pacelib.pace.pace_indices"],
+    "02_same_context_loss": ["pacelib.losses.same_context_loss", "pacelib.losses._similarities"],
+    "03_same_pace_loss": ["pacelib.losses.same_pace_loss"],
+    "04_attention_maps": ["pacelib.attention.attention_maps", "pacelib.attention.attention_mass_ratio"],
+}
+GUARD_RULE = "graded functions must not import or call the course's reference"
+
+# assignment -> spelling -> {answer cell: (lines above the function, the body that calls the library)}
+LIBRARY_CALLS = {
+    "01_pace_sampling": {
+        "import inside": {
+            "pace_indices": (
+                "",
+                "from pacelib.pace import pace_indices as ref\nreturn ref(num_frames, clip_len, pace, start)",
+            )
+        },
+        "module alias": {
+            "pace_indices": (
+                "from pacelib import pace as P\n",
+                "return P.pace_indices(num_frames, clip_len, pace, start)",
+            )
+        },
+        "importlib": {
+            "pace_indices": (
+                "import importlib\n",
+                'return importlib.import_module("pacelib.pace").pace_indices(num_frames, clip_len, pace, start)',
+            )
+        },
+        "call the code does not show": {
+            "pace_indices": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.pace"], "pace_" + "indices")(num_frames, clip_len, pace, start)',
+            )
+        },
+    },
+    "02_same_context_loss": {
+        "import inside": {
+            "similarities": (
+                "",
+                "from pacelib.losses import _similarities\nreturn _similarities(z, temperature)",
+            ),
+            "same_context_loss": (
+                "",
+                "from pacelib.losses import same_context_loss as ref\nreturn ref(z1, z2, temperature)",
+            ),
+        },
+        "module alias": {
+            "similarities": ("from pacelib import losses as L\n", "return L._similarities(z, temperature)"),
+            "same_context_loss": (
+                "import pacelib.losses\n",
+                "return pacelib.losses.same_context_loss(z1, z2, temperature)",
+            ),
+        },
+        "__import__": {
+            "similarities": ("", 'return __import__("pacelib.losses").losses._similarities(z, temperature)'),
+            "same_context_loss": (
+                "",
+                'return __import__("pacelib.losses").losses.same_context_loss(z1, z2, temperature)',
+            ),
+        },
+        "call the code does not show": {
+            "similarities": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.losses"], "_simil" + "arities")(z, temperature)',
+            ),
+            "same_context_loss": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.losses"], "same_context" + "_loss")(z1, z2, temperature)',
+            ),
+        },
+    },
+    "03_same_pace_loss": {
+        "import inside": {
+            "same_pace_loss": (
+                "",
+                "from pacelib.losses import same_pace_loss as ref\nreturn ref(z, labels, temperature)",
+            )
+        },
+        "module alias": {
+            "same_pace_loss": (
+                "from pacelib import losses as L\n",
+                "return L.same_pace_loss(z, labels, temperature)",
+            )
+        },
+        "function alias": {
+            "same_pace_loss": (
+                "from pacelib.losses import same_pace_loss as supcon\n",
+                "return supcon(z, labels, temperature)",
+            )
+        },
+        "call the code does not show": {
+            "same_pace_loss": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.losses"], "same_pace" + "_loss")(z, labels, temperature)',
+            )
+        },
+    },
+    "04_attention_maps": {
+        "import inside": {
+            "attention_maps": (
+                "",
+                "from pacelib.attention import attention_maps as ref\nreturn ref(activations, p, size)",
+            ),
+            "attention_mass_ratio": (
+                "",
+                "from pacelib import attention\nreturn attention.attention_mass_ratio(maps, masks)",
+            ),
+        },
+        "module alias": {
+            "attention_maps": (
+                "import pacelib.attention as A\n",
+                "return A.attention_maps(activations, p=p, size=size)",
+            ),
+            "attention_mass_ratio": (
+                "import pacelib.attention as A\n",
+                "return A.attention_mass_ratio(maps, masks)",
+            ),
+        },
+        "call the code does not show": {
+            "attention_maps": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.attention"], "attention" + "_maps")(activations, p, size)',
+            ),
+            "attention_mass_ratio": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.attention"], "attention_mass" + "_ratio")(maps, masks)',
+            ),
+        },
+    },
+}
+
+
+def with_answers(name: str, answers: dict[str, tuple[str, str]]) -> nbformat.NotebookNode:
+    """The visible version of ``name`` with each answer cell's solution block replaced by a body,
+    and lines put above the cell's code; ``answers`` maps the cell's grade_id to (lines, body)."""
+    nb = nbformat.read(ASSIGN / "source" / f"{name}.ipynb", 4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id not in answers:
+            continue
+        above, body = answers.pop(grade_id)
+
+        def replace(indent: str, body: str = body) -> list[str]:
+            lines = [assignments.SOLUTION_BEGIN, *body.split("\n"), assignments.SOLUTION_END]
+            return [indent + line for line in lines]
+
+        cell.source = above + assignments.replace_blocks(
+            cell.source, assignments.SOLUTION_BEGIN, assignments.SOLUTION_END, replace, name
+        )
+    assert not answers, f"{name} has no answer cells {sorted(answers)}"
+    target = ASSIGN / "solution" / f"{name}.ipynb"
+    recorded = assignments.read_recorded(ASSIGN / assignments.RECORDED / f"{name}.json")
+    return render(
+        nb,
+        keep_solutions=True,
+        keep_hidden_tests=True,
+        config=CONFIG,
+        target=target,
+        where=name,
+        recorded=recorded,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, answers",
+    [
+        pytest.param(name, answers, id=f"{name}: {spelling}")
+        for name, spellings in LIBRARY_CALLS.items()
+        for spelling, answers in spellings.items()
+    ],
+)
+def test_a_solution_that_calls_the_library_fails_every_graded_cell(name, answers, in_process):
+    nb = with_answers(name, dict(answers))
+    errors = in_process(nb)
+    for cell in graded_code_cells(nb):
+        err = errors[cell.id]
+        assert isinstance(err, AssertionError), (
+            f"{name}: graded cell {cell.id} passed a library call ({err!r})"
+        )
+        assert GUARD_RULE in str(err), f"{name}: {cell.id} failed, but not with the guard's message:\n{err}"
+
+
+def test_every_assignment_with_a_reference_in_pacelib_has_library_calls():
+    assert set(LIBRARY_CALLS) == set(REFERENCES)
+    for name, references in REFERENCES.items():
+        source = nbformat.read(ASSIGN / "source" / f"{name}.ipynb", 4)
+        guards = [c.source for c in source.cells if "Guard(" in c.source and c.cell_type == "code"]
+        names = ", ".join(f'"{r}"' for r in references)
+        assert guards == [f"from tools.grading import Guard\n\ngraded = Guard({names})"], guards
+
+
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_the_student_notebook_never_imports_the_reference(name):
+    """What a student sees imports no module of the reference: the expected values are literals."""
+    modules = {r.rsplit(".", 1)[0] for r in REFERENCES[name]}
+    nb = nbformat.read(ASSIGN / "student" / f"{name}.ipynb", 4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                imported = {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported = {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            else:
+                continue
+            forbidden = imported & {*modules, "pacelib"}
+            assert not forbidden, f"{name}, cell {cell.id} imports {forbidden}"
 
 
 def test_book_page_links_every_student_notebook():
