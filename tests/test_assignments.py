@@ -777,6 +777,13 @@ MUTANTS = [
         ["test-make-batch"],
         "speed",
     ),
+    (
+        "05_pace_experiment",
+        "draws the speed from numpy's global generator",
+        [("speed = int(rng.choice(speeds))", "speed = int(np.random.choice(speeds))")],
+        ["test-make-batch"],
+        "must draw every random number (speed, position, pace, start) from `rng`",
+    ),
 ]
 
 
