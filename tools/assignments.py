@@ -38,7 +38,9 @@ that a machine whose float32 arithmetic differs in the last bit sees nothing sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import io
 import json
 import math
 import re
@@ -208,7 +210,8 @@ def record(nb: dict, where: str = "<notebook>") -> dict | None:
             continue
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         try:
-            exec(compile(source, f"{where}, cell {i}", "exec"), namespace)
+            with contextlib.redirect_stdout(io.StringIO()):  # what the cells print is for students
+                exec(compile(source, f"{where}, cell {i}", "exec"), namespace)
         except Exception as err:
             raise AssignmentError(
                 f"{where}, cell {i} ({cell.get('id', '?')}) failed while recording: {err!r}"
