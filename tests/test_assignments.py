@@ -847,6 +847,83 @@ MUTANTS = [
         ["test-make-batch"],
         "must draw every random number (speed, position, pace, start) from `rng`",
     ),
+    # The ten wrong solutions of an independent check (those not above already).
+    (
+        "01_pace_sampling",
+        "starts one frame late",
+        [("idx = start + (k * step.numerator)", "idx = start + 1 + (k * step.numerator)")],
+        ["test-fast"],
+        "should show frames [2, 5, 8, 11]",
+    ),
+    (
+        "02_same_context_loss",
+        "a fixed temperature",
+        [("s = u @ u.T / temperature", "s = u @ u.T / 0.5")],
+        ["test-similarities", "test-loss-values"],
+        "temperature",
+    ),
+    (
+        "02_same_context_loss",
+        "a diagonal of 0",
+        [('return s.masked_fill(eye, float("-inf"))', "return s.masked_fill(eye, 0.0)")],
+        ["test-similarities", "test-loss-values"],
+        "diagonal should be -inf",
+    ),
+    (
+        "03_same_pace_loss",
+        "counts the anchor among its positives",
+        [("num_pos = positive.sum(dim=1)", "num_pos = positive.sum(dim=1) + 1")],
+        ["test-loss-values"],
+        "averages over its positives",
+    ),
+    (
+        "04_attention_maps",
+        "normalises each column",
+        [
+            ("lo = a.amin(dim=(1, 2), keepdim=True)", "lo = a.amin(dim=1, keepdim=True)"),
+            ("span = a.amax(dim=(1, 2), keepdim=True) - lo", "span = a.amax(dim=1, keepdim=True) - lo"),
+        ],
+        ["test-maps-normalisation"],
+        "amin/amax over dims (1, 2)",
+    ),
+    (
+        "04_attention_maps",
+        "the power after the mean",
+        [
+            (
+                "activations.abs().pow(p).mean(dim=1).mean(dim=1)",
+                "activations.abs().mean(dim=1).mean(dim=1).pow(p)",
+            )
+        ],
+        ["test-maps-values"],
+        "mean over channels (dim 1) of |F|^p",
+    ),
+    (
+        "04_attention_maps",
+        "the maximum of each row",
+        [("span = a.amax(dim=(1, 2), keepdim=True) - lo", "span = a.amax(dim=2, keepdim=True) - lo")],
+        ["test-maps-normalisation"],
+        "amin/amax over dims (1, 2)",
+    ),
+    (
+        "05_pace_experiment",
+        "one speed per batch",
+        [
+            (
+                "    for _ in range(batch_size):\n        speed = int(rng.choice(speeds))\n",
+                "    speed = int(rng.choice(speeds))\n    for _ in range(batch_size):\n",
+            )
+        ],
+        ["test-make-batch"],
+        "make_batch(..., speeds=[1, 2]) produced speeds",
+    ),
+    (
+        "05_pace_experiment",
+        "a fresh generator",
+        [("    clips, labels = [], []\n", "    clips, labels = [], []\n    rng = np.random.default_rng()\n")],
+        ["test-make-batch"],
+        "must draw every random number (speed, position, pace, start) from `rng`",
+    ),
     (
         "06_downstream_question",
         "subtracts the other way round",
