@@ -96,7 +96,7 @@ def grade(
             result.points += meta["points"]
         else:
             message = (error.evalue.strip().splitlines() or [""])[0]
-            result.failed[meta["grade_id"]] = f"{error.ename}: {message}"[:160]
+            result.failed[meta["grade_id"]] = f"{error.ename}: {message}"[:300]
     return result, submission
 
 
