@@ -124,7 +124,9 @@ class Guard:
                 module = importlib.import_module(module_name)
             except ImportError:  # not installed here, so the student's code cannot call it either
                 continue
-            original = getattr(module, name)
+            original = getattr(module, name, None)
+            if original is None:  # renamed or removed: nothing to call
+                continue
 
             def fail(*args, _reference=reference, **kwargs):
                 called.append(_reference)
