@@ -67,7 +67,8 @@ def test_the_leaf_modules_import_nothing_from_pacelib():
 
 
 @pytest.mark.parametrize(
-    "module", ["data_scripts.ucf101", "data_scripts.hmdb51", "benchmarks.loader", "tools.assignments"]
+    "module",
+    ["data_scripts.ucf101", "data_scripts.hmdb51", "benchmarks.loader", "tools.assignments", "tools.grade"],
 )
 def test_script_packages_run_with_python_dash_m_from_the_repository_root(module):
     result = subprocess.run(

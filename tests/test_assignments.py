@@ -12,12 +12,16 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -31,7 +35,8 @@ SOURCES = sorted((ASSIGN / "source").glob("*.ipynb"))
 NAMES = [p.stem for p in SOURCES]
 CONFIG = assignments.load_config(ROOT / "_config.yml")
 # One intra-op thread per notebook: two cores are shared, and oversubscribed torch is 10x slower.
-NOTEBOOK_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+# The kernels import this checkout's pacelib, whichever checkout the environment installed.
+NOTEBOOK_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
 SLOW_NAMES = {"05_pace_experiment"}  # trains two tiny CNNs
 
 
@@ -204,6 +209,197 @@ def test_check_lists_missing_stale_and_orphaned_files_and_writing_fixes_them(tmp
     assert assignments.main([str(folder), "--check"]) == 0
 
 
+# --- recorded values: expected results come from the reference when the notebooks are generated ---
+
+RECIPE = """# the recipe: it may use the reference, and only the generator runs it
+from math import sqrt as reference
+
+EXPECTED = {"roots": [[x, reference(x)] for x in (4, 2)]}
+HIDDEN = {"roots": [[x, reference(x)] for x in (9, SECRET)]}
+"""
+
+
+def tiny_with_recipe(recipe: str = RECIPE) -> dict:
+    """The tiny notebook with a helper cell above a recipe cell, and a test that uses both."""
+    nb = tiny_source(test_body="for x, root in EXPECTED['roots']:\n    assert abs(f(x) - x - 1) < 1e-9\n")
+    meta = {"nbgrader": {"grade": False, "grade_id": "expected", "locked": True, "solution": False}}
+    nb.cells.insert(3, nbformat.v4.new_code_cell("SECRET = 16\n", id="helpers"))
+    nb.cells.insert(
+        4, nbformat.v4.new_code_cell(recipe, id="expected", metadata={**meta, "tags": ["record-expected"]})
+    )
+    return nb
+
+
+def write_tiny_course(tmp_path: Path, nb: dict) -> Path:
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({"repository": {"url": "https://github.com/a/b"}}))
+    folder = tmp_path / "notebooks" / "assignments"
+    (folder / "source").mkdir(parents=True, exist_ok=True)
+    (folder / "source" / "01_tiny.ipynb").write_text(nbformat.writes(nb))
+    return folder
+
+
+def test_the_recipe_runs_after_the_cells_above_it_and_only_its_values_reach_the_notebooks(tmp_path):
+    nb = tiny_with_recipe()
+    recorded = assignments.record(nb, "tiny")
+    assert recorded == {
+        "expected": {"roots": [[4, 2.0], [2, 1.41421356]]},
+        "hidden": {"roots": [[9, 3.0], [16, 4.0]]},
+    }
+    student = render_tiny_recorded(nb, recorded, keep=False, tmp_path=tmp_path)
+    solution = render_tiny_recorded(nb, recorded, keep=True, tmp_path=tmp_path)
+    for version, hidden in ((student, False), (solution, True)):
+        data = version.cells[4]
+        assert "sqrt" not in data.source and "import json" in data.source
+        namespace: dict = {}
+        exec(data.source, namespace)
+        assert namespace["EXPECTED"] == recorded["expected"]
+        assert ("HIDDEN" in namespace) == hidden
+        assert data.metadata["tags"] == ["hide-input"] and data.id == "expected"
+    assert "[16, 4.0]" not in json.dumps(student)
+
+
+def render_tiny_recorded(nb: dict, recorded: dict, keep: bool, tmp_path: Path) -> nbformat.NotebookNode:
+    config = RepoConfig("https://github.com/example/course", "main", tmp_path)
+    target = tmp_path / "notebooks" / ("solution" if keep else "student") / "tiny.ipynb"
+    return render(
+        nb,
+        keep_solutions=keep,
+        keep_hidden_tests=keep,
+        config=config,
+        target=target,
+        where="tiny",
+        recorded=recorded,
+    )
+
+
+def test_a_notebook_with_a_recipe_needs_recorded_values(tmp_path):
+    with pytest.raises(AssignmentError, match="no recorded values"):
+        render_tiny(tiny_with_recipe(), keep=False, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "recipe, message",
+    [
+        ("EXPECTED = {'x': 1 / 0}\n", "cell 4 (expected) failed while recording: ZeroDivisionError"),
+        ("EXPECTED = [1]\n", "must define a dict EXPECTED"),
+        (
+            "import numpy as np\nEXPECTED = {'x': [np.zeros(2)]}\n",
+            "recorded value EXPECTED['x'][0] is a ndarray",
+        ),
+        ("EXPECTED = {'x': float('nan')}\n", "recorded value EXPECTED['x'] is nan"),
+    ],
+)
+def test_a_broken_recipe_is_refused_with_the_cell_and_the_value(recipe, message):
+    with pytest.raises(AssignmentError, match=re.escape(message)):
+        assignments.record(tiny_with_recipe(recipe), "tiny")
+
+
+def test_recorded_values_are_committed_and_check_catches_a_changed_recipe(tmp_path, capsys):
+    folder = write_tiny_course(tmp_path, tiny_with_recipe())
+    assert assignments.main([str(folder)]) == 0
+    recorded = folder / "expected" / "01_tiny.json"
+    assert json.loads(recorded.read_text())["hidden"] == {"roots": [[9, 3.0], [16, 4.0]]}
+    assert assignments.main([str(folder), "--check"]) == 0
+
+    write_tiny_course(tmp_path, tiny_with_recipe(RECIPE.replace("(4, 2)", "(4, 3)")))
+    capsys.readouterr()
+    assert assignments.main([str(folder), "--check"]) == 1
+    out = capsys.readouterr().out
+    for path in (recorded, folder / "student" / "01_tiny.ipynb", folder / "solution" / "01_tiny.ipynb"):
+        assert f"{path} (out of date)" in out
+    assert assignments.main([str(folder)]) == 0
+    assert json.loads(recorded.read_text())["expected"] == {"roots": [[4, 2.0], [3, 1.73205081]]}
+
+    write_tiny_course(tmp_path, nbformat.reads(nbformat.writes(tiny_source()), 4))  # no recipe any more
+    assert assignments.main([str(folder)]) == 0
+    assert not recorded.exists()
+
+
+def test_recorded_floats_that_differ_in_the_last_bits_are_kept(tmp_path):
+    folder = write_tiny_course(tmp_path, tiny_with_recipe())
+    assert assignments.main([str(folder)]) == 0
+    # Another machine's float32 arithmetic: the same numbers up to the last bits.
+    write_tiny_course(
+        tmp_path, tiny_with_recipe(RECIPE.replace("reference(x)]", "reference(x) * (1 + 1e-8)]"))
+    )
+    assert assignments.main([str(folder), "--check"]) == 0
+    write_tiny_course(tmp_path, tiny_with_recipe(RECIPE.replace("reference(x)]", "reference(x) * 1.001]")))
+    assert assignments.main([str(folder), "--check"]) == 1
+
+
+def test_the_grading_import_becomes_the_guard_itself(tmp_path):
+    nb = tiny_source()
+    guard = "from tools.grading import Guard\n\ngraded = Guard('math.sqrt')"
+    nb.cells.insert(3, nbformat.v4.new_code_cell(guard, id="grading"))
+    source = render_tiny(nb, keep=False, tmp_path=tmp_path).cells[3].source
+    assert "from tools" not in source
+    assert source.startswith((ROOT / "tools" / "grading.py").read_text().rstrip("\n"))
+    namespace = {"__name__": "__main__"}
+    exec(source, namespace)
+    with pytest.raises(AssertionError, match="<lambda> imports modules by name"):
+        with namespace["graded"](lambda x: __import__("math").sqrt(x)):
+            pass
+
+
+# --- assignment 6 follows the cached grid --------------------------------------------------------
+
+DOWNSTREAM = "06_downstream_question"
+GRID_LINE = 'GRID = ROOT / "notebooks" / "results" / "ablations_pilot.json"'
+
+
+def standin_grid(effects: dict[str, float], seeds=range(5)) -> dict:
+    """A report in the schema of benchmarks.ablations with made-up accuracies: at each seed, a
+    configuration's accuracy is the baseline's plus its effect, plus a little noise."""
+    from benchmarks.ablations import CONFIGS, PAPER, summarize
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for seed in seeds:
+        base = {"pretext_acc": 0.6 + 0.1 * rng.random(), "probe_acc": 0.3 + 0.1 * rng.random()}
+        base["finetune_acc"] = 0.5 + 0.1 * rng.random()
+        for config, effect in {"baseline": 0.0, **effects}.items():
+            run = {"config": config, "table": CONFIGS[config][0], "seed": seed, "seconds": 1.0}
+            run |= {metric: value + effect + 0.005 * rng.normal() for metric, value in base.items()}
+            if config == "random_init":
+                run["pretext_acc"] = None
+            runs.append(run)
+    return {"command": "a stand-in", "settings": {}, "paper": PAPER, "runs": runs, "summary": summarize(runs)}
+
+
+def grid_verdicts(folder: Path) -> dict[str, str]:
+    recorded = json.loads((folder / "expected" / "01_tiny.json").read_text())  # as write_tiny_course names it
+    cases = [c for c in recorded["expected"]["verdicts"] if c["runs"] == "grid"]
+    return {f"{c['claim']['config']} {c['claim']['metric']}": c["verdict"] for c in cases}
+
+
+def test_assignment_6_records_its_answers_from_the_grid_and_check_catches_a_new_grid(tmp_path, capsys):
+    grid = tmp_path / "ablations.json"
+    grid.write_text(json.dumps(standin_grid({"random_init": -0.2, "max6": -0.1, "slow": 0.1, "step2": 0.1})))
+    nb = nbformat.read(ASSIGN / "source" / f"{DOWNSTREAM}.ipynb", 4)
+    imports = next(c for c in nb.cells if GRID_LINE in c.source)
+    imports.source = imports.source.replace(GRID_LINE, f"GRID = Path({str(grid)!r})")
+    folder = write_tiny_course(tmp_path, nb)
+    assert assignments.main([str(folder)]) == 0
+    assert grid_verdicts(folder) == {
+        "random_init finetune_acc": "supports",
+        "max6 finetune_acc": "supports",
+        "max6 pretext_acc": "supports",
+        "max3 finetune_acc": "cannot resolve",  # not in the grid
+        "slow finetune_acc": "contradicts",
+        "step2 finetune_acc": "supports",
+        "backwards finetune_acc": "cannot resolve",
+    }
+
+    grid.write_text(json.dumps(standin_grid({"random_init": -0.2, "max6": -0.1, "slow": -0.1, "step2": 0.1})))
+    capsys.readouterr()
+    assert assignments.main([str(folder), "--check"]) == 1
+    out = capsys.readouterr().out
+    for path in (folder / "expected" / "01_tiny.json", folder / "student" / "01_tiny.ipynb"):
+        assert f"{path} (out of date)" in out
+    assert assignments.main([str(folder)]) == 0
+    assert grid_verdicts(folder)["slow finetune_acc"] == "supports"
+
+
 # --- the committed assignments ---------------------------------------------------------------------
 
 
@@ -232,7 +428,9 @@ def test_generated_notebook_is_valid_and_installs_the_course_only_on_colab(name,
     assert (nb.nbformat, nb.metadata.kernelspec.name) == (4, "python3")
     install = next(c for c in nb.cells if c.cell_type == "code").source
     assert 'if "google.colab" in sys.modules:' in install
-    assert f'"pacelib @ git+{CONFIG.url}"' in install
+    # pip installs the course from the repository, or git clones it when the notebook reads its files
+    clone = f'REPO = "{CONFIG.url}"' in install and '"git", "clone", "--depth", "1", REPO' in install
+    assert f'"pacelib @ git+{CONFIG.url}"' in install or clone
     statements = [line.split("#")[0] for line in install.splitlines()]
     assert not any("torch" in line for line in statements), "the install cell must never install torch"
     text = "".join(c.source for c in nb.cells)
@@ -323,7 +521,16 @@ def visible_version(name: str, replacements: list[tuple[str, str]] = ()) -> nbfo
             count += n
         assert count == 1, f"{name}: {old!r} occurs {count} times in the solutions, expected once"
     target = ASSIGN / "solution" / f"{name}.ipynb"
-    return render(nb, keep_solutions=True, keep_hidden_tests=False, config=CONFIG, target=target, where=name)
+    recorded = assignments.read_recorded(ASSIGN / assignments.RECORDED / f"{name}.json")
+    return render(
+        nb,
+        keep_solutions=True,
+        keep_hidden_tests=False,
+        config=CONFIG,
+        target=target,
+        where=name,
+        recorded=recorded,
+    )
 
 
 @pytest.fixture
@@ -633,6 +840,137 @@ MUTANTS = [
         ["test-make-batch"],
         "speed",
     ),
+    (
+        "05_pace_experiment",
+        "draws the speed from numpy's global generator",
+        [("speed = int(rng.choice(speeds))", "speed = int(np.random.choice(speeds))")],
+        ["test-make-batch"],
+        "must draw every random number (speed, position, pace, start) from `rng`",
+    ),
+    # The ten wrong solutions of an independent check (those not above already).
+    (
+        "01_pace_sampling",
+        "starts one frame late",
+        [("idx = start + (k * step.numerator)", "idx = start + 1 + (k * step.numerator)")],
+        ["test-fast"],
+        "should show frames [2, 5, 8, 11]",
+    ),
+    (
+        "02_same_context_loss",
+        "a fixed temperature",
+        [("s = u @ u.T / temperature", "s = u @ u.T / 0.5")],
+        ["test-similarities", "test-loss-values"],
+        "temperature",
+    ),
+    (
+        "02_same_context_loss",
+        "a diagonal of 0",
+        [('return s.masked_fill(eye, float("-inf"))', "return s.masked_fill(eye, 0.0)")],
+        ["test-similarities", "test-loss-values"],
+        "diagonal should be -inf",
+    ),
+    (
+        "03_same_pace_loss",
+        "counts the anchor among its positives",
+        [("num_pos = positive.sum(dim=1)", "num_pos = positive.sum(dim=1) + 1")],
+        ["test-loss-values"],
+        "averages over its positives",
+    ),
+    (
+        "04_attention_maps",
+        "normalises each column",
+        [
+            ("lo = a.amin(dim=(1, 2), keepdim=True)", "lo = a.amin(dim=1, keepdim=True)"),
+            ("span = a.amax(dim=(1, 2), keepdim=True) - lo", "span = a.amax(dim=1, keepdim=True) - lo"),
+        ],
+        ["test-maps-normalisation"],
+        "amin/amax over dims (1, 2)",
+    ),
+    (
+        "04_attention_maps",
+        "the power after the mean",
+        [
+            (
+                "activations.abs().pow(p).mean(dim=1).mean(dim=1)",
+                "activations.abs().mean(dim=1).mean(dim=1).pow(p)",
+            )
+        ],
+        ["test-maps-values"],
+        "mean over channels (dim 1) of |F|^p",
+    ),
+    (
+        "04_attention_maps",
+        "the maximum of each row",
+        [("span = a.amax(dim=(1, 2), keepdim=True) - lo", "span = a.amax(dim=2, keepdim=True) - lo")],
+        ["test-maps-normalisation"],
+        "amin/amax over dims (1, 2)",
+    ),
+    (
+        "05_pace_experiment",
+        "one speed per batch",
+        [
+            (
+                "    for _ in range(batch_size):\n        speed = int(rng.choice(speeds))\n",
+                "    speed = int(rng.choice(speeds))\n    for _ in range(batch_size):\n",
+            )
+        ],
+        ["test-make-batch"],
+        "make_batch(..., speeds=[1, 2]) produced speeds",
+    ),
+    (
+        "05_pace_experiment",
+        "a fresh generator",
+        [("    clips, labels = [], []\n", "    clips, labels = [], []\n    rng = np.random.default_rng()\n")],
+        ["test-make-batch"],
+        "must draw every random number (speed, position, pace, start) from `rng`",
+    ),
+    (
+        "06_downstream_question",
+        "subtracts the other way round",
+        [('value[config, s] - value["baseline", s]', 'value["baseline", s] - value[config, s]')],
+        ["test-paired-differences", "test-verdicts"],
+        "subtract the baseline's value",
+    ),
+    (
+        "06_downstream_question",
+        "keeps the runs' order",
+        [
+            (
+                "seeds = sorted(s for c, s in value if c == config)",
+                "seeds = [s for c, s in value if c == config]",
+            )
+        ],
+        ["test-paired-differences"],
+        "seed order",
+    ),
+    (
+        "06_downstream_question",
+        "population standard deviation",
+        [("for v in values) / (n - 1))", "for v in values) / n)")],
+        ["test-mean-ci"],
+        "divide by n - 1",
+    ),
+    (
+        "06_downstream_question",
+        "normal quantile for every n",
+        [("t = T_975.get(n - 1, 1.96 + 2.4 / (n - 1))", "t = 1.96")],
+        ["test-mean-ci"],
+        "T_975[n - 1]",
+    ),
+    (
+        "06_downstream_question",
+        "quantile past the table",
+        [("t = T_975.get(n - 1, 1.96 + 2.4 / (n - 1))", "t = T_975.get(n - 1, 1.96)")],
+        ["test-mean-ci"],
+        "1.96 + 2.4 / (n - 1)",
+    ),
+    (
+        "06_downstream_question",
+        "judges the mean, not the interval",
+        [("if mean - half_width > 0:", "if mean > 0:"), ("elif mean + half_width < 0:", "elif mean < 0:")],
+        ["test-verdicts"],
+        "mean - h > 0",
+    ),
 ]
 
 
@@ -651,6 +989,262 @@ def test_wrong_solution_fails_the_visible_tests_with_a_hint(name, replacements, 
 
 def test_every_assignment_has_mutants():
     assert {m[0] for m in MUTANTS} == set(NAMES)
+
+
+# --- library-calling solutions: calling the reference is not writing it ---------------------------
+
+# The reference of each assignment's graded functions, as the notebook's Guard names them.
+REFERENCES = {
+    "01_pace_sampling": ["pacelib.pace.pace_indices"],
+    "02_same_context_loss": ["pacelib.losses.same_context_loss", "pacelib.losses._similarities"],
+    "03_same_pace_loss": ["pacelib.losses.same_pace_loss"],
+    "04_attention_maps": ["pacelib.attention.attention_maps", "pacelib.attention.attention_mass_ratio"],
+    "06_downstream_question": [
+        "benchmarks.ablations.mean_ci",
+        "benchmarks.ablations.t_quantile",
+        "benchmarks.ablations.summarize",
+    ],
+}
+GUARD_RULE = "graded functions must not import or call the course's reference"
+
+# assignment -> spelling -> {answer cell: (lines above the function, the body that calls the library)}
+LIBRARY_CALLS = {
+    "01_pace_sampling": {
+        "import inside": {
+            "pace_indices": (
+                "",
+                "from pacelib.pace import pace_indices as ref\nreturn ref(num_frames, clip_len, pace, start)",
+            )
+        },
+        "module alias": {
+            "pace_indices": (
+                "from pacelib import pace as P\n",
+                "return P.pace_indices(num_frames, clip_len, pace, start)",
+            )
+        },
+        "importlib": {
+            "pace_indices": (
+                "import importlib\n",
+                'return importlib.import_module("pacelib.pace").pace_indices(num_frames, clip_len, pace, start)',
+            )
+        },
+        "call the code does not show": {
+            "pace_indices": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.pace"], "pace_" + "indices")(num_frames, clip_len, pace, start)',
+            )
+        },
+    },
+    "02_same_context_loss": {
+        "import inside": {
+            "similarities": (
+                "",
+                "from pacelib.losses import _similarities\nreturn _similarities(z, temperature)",
+            ),
+            "same_context_loss": (
+                "",
+                "from pacelib.losses import same_context_loss as ref\nreturn ref(z1, z2, temperature)",
+            ),
+        },
+        "module alias": {
+            "similarities": ("from pacelib import losses as L\n", "return L._similarities(z, temperature)"),
+            "same_context_loss": (
+                "import pacelib.losses\n",
+                "return pacelib.losses.same_context_loss(z1, z2, temperature)",
+            ),
+        },
+        "__import__": {
+            "similarities": ("", 'return __import__("pacelib.losses").losses._similarities(z, temperature)'),
+            "same_context_loss": (
+                "",
+                'return __import__("pacelib.losses").losses.same_context_loss(z1, z2, temperature)',
+            ),
+        },
+        "call the code does not show": {
+            "similarities": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.losses"], "_simil" + "arities")(z, temperature)',
+            ),
+            "same_context_loss": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.losses"], "same_context" + "_loss")(z1, z2, temperature)',
+            ),
+        },
+    },
+    "03_same_pace_loss": {
+        "import inside": {
+            "same_pace_loss": (
+                "",
+                "from pacelib.losses import same_pace_loss as ref\nreturn ref(z, labels, temperature)",
+            )
+        },
+        "module alias": {
+            "same_pace_loss": (
+                "from pacelib import losses as L\n",
+                "return L.same_pace_loss(z, labels, temperature)",
+            )
+        },
+        "function alias": {
+            "same_pace_loss": (
+                "from pacelib.losses import same_pace_loss as supcon\n",
+                "return supcon(z, labels, temperature)",
+            )
+        },
+        "call the code does not show": {
+            "same_pace_loss": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.losses"], "same_pace" + "_loss")(z, labels, temperature)',
+            )
+        },
+    },
+    "04_attention_maps": {
+        "import inside": {
+            "attention_maps": (
+                "",
+                "from pacelib.attention import attention_maps as ref\nreturn ref(activations, p, size)",
+            ),
+            "attention_mass_ratio": (
+                "",
+                "from pacelib import attention\nreturn attention.attention_mass_ratio(maps, masks)",
+            ),
+        },
+        "module alias": {
+            "attention_maps": (
+                "import pacelib.attention as A\n",
+                "return A.attention_maps(activations, p=p, size=size)",
+            ),
+            "attention_mass_ratio": (
+                "import pacelib.attention as A\n",
+                "return A.attention_mass_ratio(maps, masks)",
+            ),
+        },
+        "call the code does not show": {
+            "attention_maps": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.attention"], "attention" + "_maps")(activations, p, size)',
+            ),
+            "attention_mass_ratio": (
+                "import sys\n",
+                'return getattr(sys.modules["pacelib.attention"], "attention_mass" + "_ratio")(maps, masks)',
+            ),
+        },
+    },
+}
+
+
+LIBRARY_CALLS["06_downstream_question"] = {
+    "import inside": {
+        "mean_ci": (
+            "",
+            "from benchmarks.ablations import mean_ci as ci\nreturn ci(values)['mean'], ci(values)['ci95']",
+        ),
+        "verdict": (
+            "",
+            "from benchmarks import ablations\n"
+            "paired = ablations.summarize(runs)[claim['config']][claim['metric'] + '_vs_baseline']\n"
+            "low, high = paired['mean'] - paired['ci95'], paired['mean'] + paired['ci95']\n"
+            "side = 'higher' if low > 0 else 'lower' if high < 0 else None\n"
+            "return 'cannot resolve' if side is None else 'supports' if side == claim['paper'] else 'contradicts'",
+        ),
+    },
+    "the t quantiles of the analysis code": {
+        "mean_ci": (
+            "import statistics\nfrom benchmarks.ablations import t_quantile\n",
+            "n = len(values)\nreturn statistics.mean(values), t_quantile(n - 1) * statistics.stdev(values) / n**0.5",
+        )
+    },
+}
+
+
+def with_answers(name: str, answers: dict[str, tuple[str, str]]) -> nbformat.NotebookNode:
+    """The visible version of ``name`` with each answer cell's solution block replaced by a body,
+    and lines put above the cell's code; ``answers`` maps the cell's grade_id to (lines, body)."""
+    nb = nbformat.read(ASSIGN / "source" / f"{name}.ipynb", 4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id not in answers:
+            continue
+        above, body = answers.pop(grade_id)
+
+        def replace(indent: str, body: str = body) -> list[str]:
+            lines = [assignments.SOLUTION_BEGIN, *body.split("\n"), assignments.SOLUTION_END]
+            return [indent + line for line in lines]
+
+        cell.source = above + assignments.replace_blocks(
+            cell.source, assignments.SOLUTION_BEGIN, assignments.SOLUTION_END, replace, name
+        )
+    assert not answers, f"{name} has no answer cells {sorted(answers)}"
+    target = ASSIGN / "solution" / f"{name}.ipynb"
+    recorded = assignments.read_recorded(ASSIGN / assignments.RECORDED / f"{name}.json")
+    return render(
+        nb,
+        keep_solutions=True,
+        keep_hidden_tests=True,
+        config=CONFIG,
+        target=target,
+        where=name,
+        recorded=recorded,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, answers",
+    [
+        pytest.param(name, answers, id=f"{name}: {spelling}")
+        for name, spellings in LIBRARY_CALLS.items()
+        for spelling, answers in spellings.items()
+    ],
+)
+def test_a_solution_that_calls_the_library_fails_every_graded_cell_of_its_functions(
+    name, answers, in_process
+):
+    nb = with_answers(name, dict(answers))
+    errors = in_process(nb)
+    cells = [
+        c
+        for c in graded_code_cells(nb)
+        if set(re.findall(r"graded\((.*)\):", c.source)[0].split(", ")) & set(answers)
+    ]
+    assert cells
+    for cell in cells:
+        err = errors[cell.id]
+        assert isinstance(err, AssertionError), (
+            f"{name}: graded cell {cell.id} passed a library call ({err!r})"
+        )
+        assert GUARD_RULE in str(err), f"{name}: {cell.id} failed, but not with the guard's message:\n{err}"
+
+
+def test_every_assignment_with_a_reference_has_library_calls_and_guards_that_reference():
+    assert set(LIBRARY_CALLS) == set(REFERENCES)
+    for name, references in REFERENCES.items():
+        source = nbformat.read(ASSIGN / "source" / f"{name}.ipynb", 4)
+        guards = [
+            [arg.value for arg in node.args]
+            for cell in source.cells
+            if cell.cell_type == "code"
+            for node in ast.walk(ast.parse(cell.source))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Guard"
+        ]
+        assert guards == [references], f"{name}: Guard({guards}), expected Guard({references})"
+
+
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_the_student_notebook_never_imports_the_reference(name):
+    """What a student sees imports no module of the reference: the expected values are literals."""
+    modules = {r.rsplit(".", 1)[0] for r in REFERENCES[name]} | {r.split(".")[0] for r in REFERENCES[name]}
+    nb = nbformat.read(ASSIGN / "student" / f"{name}.ipynb", 4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                imported = {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported = {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            else:
+                continue
+            forbidden = imported & modules
+            assert not forbidden, f"{name}, cell {cell.id} imports {forbidden}"
 
 
 def test_book_page_links_every_student_notebook():

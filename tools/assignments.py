@@ -15,11 +15,21 @@ From every source the generator writes two notebooks:
 - ``<DIR>/solution/NN_name.ipynb``: the markers are removed, solutions and hidden
   tests are kept.
 
-Both have outputs and execution counts cleared, so the bytes depend on the source
-alone. ``{{REPO_URL}}`` and ``{{COLAB_URL}}`` placeholders are filled from the
-``repository`` section of ``_config.yml`` (the one place the URL lives). The
-generated files are committed; ``--check`` exits non-zero and lists every stale
-file, which is what CI runs.
+The tests never compute what they expect from the course's reference at grading time:
+a code cell tagged ``record-expected`` (the *recipe*) computes it from the reference when
+the notebooks are generated. The generator runs the source's code cells up to the recipe,
+writes the recipe's ``EXPECTED`` and ``HIDDEN`` dicts to ``<DIR>/expected/NN_name.json``,
+and puts them in the notebooks as literals, in place of the recipe: ``EXPECTED`` in both
+versions, ``HIDDEN`` (the hidden tests' cases) in the solution only. A line
+``from tools.grading import ...`` becomes the text of ``tools/grading.py``, the guard that
+fails a graded function which calls the reference; the notebooks need only pacelib.
+
+Both have outputs and execution counts cleared, so the bytes depend on the source and
+the recorded values alone. ``{{REPO_URL}}`` and ``{{COLAB_URL}}`` placeholders are filled
+from the ``repository`` section of ``_config.yml`` (the one place the URL lives). The
+generated files are committed; ``--check`` exits non-zero and lists every stale file,
+which is what CI runs. Recorded numbers count as unchanged within a small tolerance, so
+that a machine whose float32 arithmetic differs in the last bit sees nothing stale.
 
     python -m tools.assignments notebooks/assignments           # regenerate
     python -m tools.assignments notebooks/assignments --check   # verify, write nothing
@@ -28,7 +38,11 @@ file, which is what CI runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import io
+import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -48,6 +62,14 @@ REPO_URL = "{{REPO_URL}}"
 COLAB_URL = "{{COLAB_URL}}"
 
 VERSIONS = ("student", "solution")
+RECORD_TAG = "record-expected"
+RECORDED = "expected"  # <DIR>/expected/NN_name.json: the recorded values
+# Recorded floats keep 9 significant digits (enough for any float32), and count as unchanged
+# within this tolerance: float32 results differ in the last bits between machines.
+RECORD_DIGITS = 9
+RECORD_RTOL, RECORD_ATOL = 1e-5, 1e-6
+GRADING_IMPORT = re.compile(r"^from tools\.grading import [\w, ]+$", re.MULTILINE)
+GRADING_MODULE = Path(__file__).with_name("grading.py")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 # Only these cell metadata keys survive; editor noise (collapsed, scrolled, execution
 # timings, colab ids) would make the output depend on who last saved the source.
@@ -166,6 +188,117 @@ def _check_install_cell(nb: dict, where: str) -> None:
         raise AssignmentError(f"{where}: the install cell must not install torch (Colab ships its own)")
 
 
+# --- recorded values -------------------------------------------------------------------------
+
+
+def _record_cells(nb: dict) -> list[int]:
+    return [i for i, c in enumerate(nb["cells"]) if RECORD_TAG in c.get("metadata", {}).get("tags", [])]
+
+
+def record(nb: dict, where: str = "<notebook>") -> dict | None:
+    """Run the source's code cells up to its ``record-expected`` cell, in one namespace, and
+    return ``{"expected": EXPECTED, "hidden": HIDDEN}`` as that cell leaves them (None if the
+    notebook has no such cell). The recipe may use the course's reference: it runs here only."""
+    found = _record_cells(nb)
+    if not found:
+        return None
+    if len(found) > 1 or nb["cells"][found[0]]["cell_type"] != "code":
+        raise AssignmentError(f"{where}: one code cell at most may be tagged {RECORD_TAG!r}")
+    namespace: dict = {"__name__": "__main__"}
+    for i, cell in enumerate(nb["cells"][: found[0] + 1]):
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # what the cells print is for students
+                exec(compile(source, f"{where}, cell {i}", "exec"), namespace)
+        except Exception as err:
+            raise AssignmentError(
+                f"{where}, cell {i} ({cell.get('id', '?')}) failed while recording: {err!r}"
+            ) from err
+    if not isinstance(namespace.get("EXPECTED"), dict):
+        raise AssignmentError(f"{where}: the {RECORD_TAG!r} cell must define a dict EXPECTED")
+    return {
+        "expected": canonical(namespace["EXPECTED"], where, "EXPECTED"),
+        "hidden": canonical(namespace.get("HIDDEN", {}), where, "HIDDEN"),
+    }
+
+
+def canonical(value: object, where: str, path: str) -> object:
+    """``value`` as plain JSON data, each float rounded to RECORD_DIGITS significant digits."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise AssignmentError(f"{where}: recorded value {path} is {value}, which JSON cannot hold")
+        return float(f"{value:.{RECORD_DIGITS}g}")
+    if isinstance(value, (list, tuple)):
+        return [canonical(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: canonical(v, where, f"{path}[{k!r}]") for k, v in value.items()}
+    raise AssignmentError(
+        f"{where}: recorded value {path} is a {type(value).__name__}; record plain lists, dicts, "
+        "numbers and strings (use .tolist() and float())"
+    )
+
+
+def close(a: object, b: object) -> bool:
+    """Same structure, same ints and strings, floats within RECORD_RTOL / RECORD_ATOL."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=RECORD_RTOL, abs_tol=RECORD_ATOL)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(close(a[k], b[k]) for k in a)
+    return a == b
+
+
+def format_json(data: dict) -> str:
+    """Readable, byte-stable JSON: one key per line, and one line per case of a list of cases."""
+
+    def value(v: object, indent: str) -> str:
+        if isinstance(v, list) and v and all(isinstance(x, (list, dict)) for x in v):
+            items = ",\n".join(indent + " " + json.dumps(x, ensure_ascii=False) for x in v)
+            return "[\n" + items + "\n" + indent + "]"
+        if isinstance(v, dict) and v:
+            return obj(v, indent)
+        return json.dumps(v, ensure_ascii=False)
+
+    def obj(d: dict, indent: str) -> str:
+        if not d:
+            return "{}"
+        items = ",\n".join(f"{indent} {json.dumps(k)}: {value(v, indent + ' ')}" for k, v in d.items())
+        return "{\n" + items + "\n" + indent + "}"
+
+    return obj(data, "")
+
+
+def data_cell(recorded: dict, hidden: bool) -> str:
+    """The code that stands in for the recipe: EXPECTED, and HIDDEN in the solution version."""
+    lines = [
+        "# Recorded from the course's reference implementation when this notebook was generated",
+        "# (`make assignments`): the tests compare your functions with these values.",
+        "import json",
+        "",
+    ]
+    names = [("EXPECTED", recorded["expected"])]
+    if hidden and recorded["hidden"]:
+        names.append(("HIDDEN", recorded["hidden"]))
+    for name, data in names:
+        lines += [f"{name} = json.loads(", '    r"""', format_json(data), '"""', ")"]
+    return "\n".join(lines)
+
+
+def inline_grading(source: str) -> str:
+    """Replace ``from tools.grading import ...`` by the module's text: notebooks need only pacelib."""
+    if not GRADING_IMPORT.search(source):
+        return source
+    module = GRADING_MODULE.read_text(encoding="utf-8").rstrip("\n") + "\n"  # two blank lines after it
+    return GRADING_IMPORT.sub(lambda _: module, source)
+
+
 # --- rendering ---------------------------------------------------------------------------------
 
 
@@ -177,10 +310,14 @@ def render(
     config: RepoConfig,
     target: Path,
     where: str = "<notebook>",
+    recorded: dict | None = None,
 ) -> nbformat.NotebookNode:
     """One version of a source notebook: the student's (``False, False``), the
-    solution (``True, True``), or the visible tests with solutions (``True, False``)."""
+    solution (``True, True``), or the visible tests with solutions (``True, False``).
+    ``recorded`` holds the values of its ``record-expected`` cell (see ``record``)."""
     student = not keep_solutions
+    if _record_cells(nb) and recorded is None:
+        raise AssignmentError(f"{where}: has a {RECORD_TAG!r} cell, but no recorded values were given")
     cells = []
     for i, cell in enumerate(nb["cells"]):
         here = f"{where}, cell {i} ({cell.get('id', '?')})"
@@ -202,6 +339,12 @@ def render(
         metadata = {
             k: copy.deepcopy(cell["metadata"][k]) for k in CELL_METADATA_KEYS if k in cell["metadata"]
         }
+        if RECORD_TAG in metadata.get("tags", []):
+            source = data_cell(recorded, hidden=keep_hidden_tests)
+            # The book folds the data away; the cell's id stays, so graders can find it.
+            metadata["tags"] = [t for t in metadata["tags"] if t != RECORD_TAG] + ["hide-input"]
+        elif cell["cell_type"] == "code":
+            source = inline_grading(source)
         if meta:
             metadata["nbgrader"] = {
                 "grade": bool(meta.get("grade")),
@@ -261,14 +404,37 @@ def expected_files(assign_dir: Path, config: RepoConfig) -> dict[Path, str]:
     files: dict[Path, str] = {}
     for src in sources:
         nb = read_source(src)
+        recorded = record(nb, str(src))
+        if recorded is not None:
+            path = assign_dir / RECORDED / f"{src.stem}.json"
+            before = read_recorded(path)
+            if before is not None and close(before, recorded):
+                recorded = before  # the same numbers, up to the last bits: keep the committed ones
+            files[path] = format_json(recorded) + "\n"
         for version in VERSIONS:
             target = assign_dir / version / src.name
             keep = version == "solution"
             out = render(
-                nb, keep_solutions=keep, keep_hidden_tests=keep, config=config, target=target, where=str(src)
+                nb,
+                keep_solutions=keep,
+                keep_hidden_tests=keep,
+                config=config,
+                target=target,
+                where=str(src),
+                recorded=recorded,
             )
             files[target] = dumps(out)
     return files
+
+
+def read_recorded(path: Path) -> dict | None:
+    """The values recorded in ``path`` (``<DIR>/expected/NN_name.json``), or None if there are none."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None  # a broken file is stale: it is written again
 
 
 def stale_files(assign_dir: Path, files: dict[Path, str]) -> list[tuple[Path, str]]:
@@ -279,8 +445,9 @@ def stale_files(assign_dir: Path, files: dict[Path, str]) -> list[tuple[Path, st
             stale.append((path, "missing"))
         elif path.read_text(encoding="utf-8") != text:
             stale.append((path, "out of date"))
-    for version in VERSIONS:
-        for path in sorted((assign_dir / version).glob("*.ipynb")):
+    generated = [*(assign_dir / v for v in VERSIONS), assign_dir / RECORDED]
+    for folder in generated:
+        for path in sorted([*folder.glob("*.ipynb"), *folder.glob("*.json")]):
             if path not in files:
                 stale.append((path, "has no source"))
     return stale
