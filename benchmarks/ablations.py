@@ -122,7 +122,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pretrain-epochs", type=int, default=14, help="pretraining epochs (cpu-demo: 74 steps each)"
     )
     p.add_argument(
-        "--labels-per-class", type=int, default=20, help="labelled videos per class for fine-tuning"
+        "--labels-per-class",
+        type=lambda text: None if text == "all" else int(text),
+        default=20,
+        help="labelled videos per class for fine-tuning, or 'all' (default: 20)",
     )
     p.add_argument("--probe-clips", type=int, default=4, help="clips per video averaged into a probe feature")
     p.add_argument("--passes", type=int, default=1, help="held-out pretext clips per test video")

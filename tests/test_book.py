@@ -151,19 +151,12 @@ def prose(page: Path) -> str:
     return page.read_text()
 
 
-ITALIC_LABELS_TO_FIX = {  # fixed in the notebooks' markdown, then removed from here
-    "notebooks/assignments/student/02_same_context_loss.ipynb": "cell 15 (from source/02): lambda_{cls}, L_{ctr}",
-}
-
-
-def math_pages():
+def math_pages() -> list[Path]:
     student = sorted(ROOT.glob("notebooks/assignments/student/*.ipynb"))
-    for page in [*sorted(ROOT.glob("book/*.md")), *TEACHING_NOTEBOOKS, *student]:
-        reason = ITALIC_LABELS_TO_FIX.get(str(page.relative_to(ROOT)))
-        yield pytest.param(page, marks=[pytest.mark.xfail(reason=reason, strict=False)] if reason else [])
+    return [*sorted(ROOT.glob("book/*.md")), *TEACHING_NOTEBOOKS, *student]
 
 
-@pytest.mark.parametrize("page", list(math_pages()), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", math_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_word_subscripts_in_formulas_are_upright(page):
     # In TeX, L_{cls} is the product c*l*s in italics; a label is written L_{\mathrm{cls}}.
     found = [m for a, b in MATH.findall(prose(page)) for m in WORD_SCRIPT.findall(a or b)]
@@ -229,10 +222,6 @@ def test_built_html_has_no_error_output_or_traceback(built_book):
             assert marker not in html, f"{page.relative_to(built_book)} contains {marker!r}"
 
 
-# Remote resources still in committed notebook outputs; the notebooks will drop them (then delete).
-REMOTE_IN_NOTEBOOKS = {
-    "https://colab.research.google.com/assets/colab-badge.svg": "the assignments' Colab badge",
-}
 
 
 def remote_resources(html: str) -> list[str]:
@@ -250,7 +239,7 @@ def test_built_pages_load_no_script_style_or_image_from_the_network(built_book):
     # The book must work opened from disk with no network (tests/test_browser.py checks it live).
     for page in built_book.rglob("*.html"):
         for url in remote_resources(page.read_text()):
-            assert url in REMOTE_IN_NOTEBOOKS, f"{page.relative_to(built_book)} loads {url}"
+            raise AssertionError(f"{page.relative_to(built_book)} loads {url} from the network")
 
 
 @pytest.mark.slow

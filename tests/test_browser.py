@@ -44,18 +44,7 @@ EXPECTED_EXPLORERS = {
 # Problems of the committed notebook outputs that these tests found, to be fixed in the notebooks.
 # Each marks one check xfail(strict=False) on one page; delete the row once the page passes.
 # [n] is the code cell with execution count n; the failure message quotes its first line.
-NB05 = "notebooks/05_ablations.html"
-BADGE = "first markdown cell: the 'Open in Colab' badge image comes from colab.research.google.com"
-ASSIGNMENTS = [
-    f"notebooks/assignments/student/{p.stem}.html"
-    for p in sorted(ROOT.glob("notebooks/assignments/student/*.ipynb"))
-]
-KNOWN_PROBLEMS = {
-    "network": dict.fromkeys(ASSIGNMENTS, BADGE),
-    "console": dict.fromkeys(ASSIGNMENTS, f"{BADGE}, which fails offline"),
-    "images": {NB05: "[6]: a 1490 px wide figure shown at 790"},
-    "overflow": {NB05: "[4], [9]: the benchmark command lines"},
-}
+KNOWN_PROBLEMS: dict[str, dict[str, str]] = {"network": {}, "console": {}, "images": {}, "overflow": {}}
 
 SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
