@@ -13,16 +13,25 @@ data by default:
 - once (one seed): the same-context loss in the supplement's literal form, a raw dot
   product with no normalisation and no temperature (``same_context_dot``).
 
-Per run (configuration x pretraining seed): held-out pretext accuracy; a linear probe on
-frozen video-level features of every labelled training video; fine-tuning with
-``--labels-per-class`` labels (video accuracy, 10 clips per test video); wall seconds.
+Per run (configuration x pretraining seed), with the defaults that fit the grid into
+2.5 hours on a 2-core CPU (``cpu-demo`` recipe, 5 pretraining epochs; a synthetic set with
+the default 600 training videos and 200 test videos per class):
+
+- held-out pretext accuracy: one clip at a random pace per test video;
+- a linear probe on frozen video-level features (``--probe-clips`` clips averaged) of every
+  labelled training video, scored on every test video;
+- fine-tuning with ``--labels-per-class`` labels, scored by video accuracy over 10 clips
+  per test video on ``--finetune-test-per-class`` test videos of each class;
+- wall seconds, in total and per stage.
+
 The design is paired: every configuration uses the same seeds, and seed s fixes the
 pretraining run, the labelled subset and the fine-tuning run alike.
 
 Each finished run is written to ``<work-dir>/<config>_s<seed>/result_<settings hash>.json`` at
 once, so an interrupted grid continues where it stopped and loses no finished run (an
 interrupted pretraining resumes from its checkpoint); the report (``--out``) is rewritten
-after every run. Runs that differ only in their fine-tuning settings share the pretraining. Run from the repository root::
+after every run. Runs that differ only in their fine-tuning settings share the pretraining.
+Run from the repository root::
 
     python -m benchmarks.ablations --jobs 2 --threads 1            # the grid in notebooks/results
     python -m benchmarks.ablations --configs baseline max6 --seeds 0   # a few runs
@@ -57,7 +66,7 @@ from torch.utils.data import DataLoader
 
 from pacelib import evaluate, train
 from pacelib.cli import key_value
-from pacelib.datasets import clip_dataset, held_out_pace_clips, load_split
+from pacelib.datasets import clip_dataset, few_labels, held_out_pace_clips, load_split
 from pacelib.models import build_backbone
 from pacelib.pace import ABLATIONS, wraps
 from pacelib.synthetic import SynthConfig, default_root, ensure_dataset
@@ -117,9 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="pretraining seeds")
     p.add_argument("--profile", default="cpu-demo", choices=sorted(train.PretrainConfig.PROFILES))
     p.add_argument("--data-root", default=None, help="UCF101-layout root (default: a synthetic set, below)")
-    p.add_argument("--test-per-class", type=int, default=100, help="synthetic test videos per class")
+    p.add_argument("--test-per-class", type=int, default=200, help="synthetic test videos per class")
     p.add_argument(
-        "--pretrain-epochs", type=int, default=14, help="pretraining epochs (cpu-demo: 74 steps each)"
+        "--pretrain-epochs", type=int, default=5, help="pretraining epochs (cpu-demo: 74 steps each)"
     )
     p.add_argument(
         "--labels-per-class",
@@ -127,7 +136,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=20,
         help="labelled videos per class for fine-tuning, or 'all' (default: 20)",
     )
-    p.add_argument("--probe-clips", type=int, default=4, help="clips per video averaged into a probe feature")
+    p.add_argument("--probe-clips", type=int, default=2, help="clips per video averaged into a probe feature")
+    p.add_argument(
+        "--finetune-test-per-class",
+        type=lambda text: None if text == "all" else int(text),
+        default=100,
+        help="test videos per class that score fine-tuning, 10 clips each (default: 100; 'all')",
+    )
     p.add_argument("--passes", type=int, default=1, help="held-out pretext clips per test video")
     p.add_argument(
         "--set", nargs="*", type=key_value, default=[], metavar="KEY=VALUE", help="pretraining options"
@@ -154,6 +169,7 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
         "labels_per_class": args.labels_per_class,
         "probe_clips": args.probe_clips,
         "finetune_clips": 10,
+        "finetune_test_per_class": args.finetune_test_per_class,
         "heldout_passes": args.passes,
         "pretrain_overrides": dict(args.set),
         "finetune_overrides": dict(args.ft_set),
@@ -201,6 +217,14 @@ def run_configs(name: str, seed: int, settings: dict[str, Any], out_dir: Path) -
         **settings["finetune_overrides"],
     )
     return pre, ft
+
+
+def finetune_test_videos(ft: Any, settings: dict[str, Any]) -> list:
+    """The test videos that score fine-tuning: ``finetune_test_per_class`` of each class (a fixed
+    subset, the same for every run), or all of them. Ten clips a video make this the grid's
+    costliest evaluation, so it may use fewer videos than the probe, which scores on all."""
+    videos, per_class = load_split(ft, False), settings.get("finetune_test_per_class")
+    return videos if per_class is None else few_labels(videos, per_class, seed=0)
 
 
 # Test-mode datasets, built once per process: with cache_frames each video is decoded once.
@@ -262,7 +286,7 @@ def run_one(name: str, seed: int, settings: dict[str, Any], out_dir: Path) -> di
     lap("finetune")
     test = _cached(
         ("test", ft.num_clips),
-        lambda: clip_dataset(load_split(ft, False), ft, train=False, num_clips=ft.num_clips),
+        lambda: clip_dataset(finetune_test_videos(ft, settings), ft, False, ft.num_clips),
     )
     scores = evaluate.evaluate(tuned["model"], test, batch_size=max(1, ft.batch_size // ft.num_clips))
     row["finetune_acc"], row["finetune_clip_acc"] = scores["video_acc"], scores["clip_acc"]
