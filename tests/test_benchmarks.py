@@ -79,6 +79,9 @@ TINY_GRID = [
 ]  # fmt: skip
 
 
+GPU_GRID = ["--profile", "colab-gpu", "--configs", "random_init", "baseline", "released_sampler"]
+
+
 def _grid(tiny_root: Path, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "grid.json"
     argv = ["--data-root", str(tiny_root), "--seeds", "0", "1", "--pretrain-epochs", "1"]
@@ -103,16 +106,7 @@ def test_ablation_grid_runs_the_gpu_profile_on_a_ucf_folder_and_resumes_run_by_r
 ):
     """The scale-up path, on the CPU: the colab-gpu profile (device-side photometric augmentation,
     its optimiser and schedule) for two steps per run on a tiny UCF101-layout folder."""
-    report = _grid(
-        tiny_root,
-        tmp_path,
-        "--profile",
-        "colab-gpu",
-        "--configs",
-        "random_init",
-        "baseline",
-        "released_sampler",
-    )
+    report = _grid(tiny_root, tmp_path, *GPU_GRID)
     runs = report["runs"]
     assert [(r["config"], r["seed"]) for r in runs] == [
         ("random_init", 0), ("random_init", 1), ("baseline", 0), ("baseline", 1),
@@ -134,16 +128,7 @@ def test_ablation_grid_runs_the_gpu_profile_on_a_ucf_folder_and_resumes_run_by_r
     assert config["model"] == "c3d_tiny" and config["photometric"] == "device" and config["amp"] == "auto"
 
     capsys.readouterr()
-    again = _grid(
-        tiny_root,
-        tmp_path,
-        "--profile",
-        "colab-gpu",
-        "--configs",
-        "random_init",
-        "baseline",
-        "released_sampler",
-    )
+    again = _grid(tiny_root, tmp_path, *GPU_GRID)
     assert capsys.readouterr().out.count("already done") == 6  # nothing ran twice
     assert again["runs"] == runs
 
