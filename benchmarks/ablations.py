@@ -518,8 +518,9 @@ def main(argv: list[str] | None = None) -> int:
             row = future.result()
             runs.append(row)
             how = "already done" if row.get("resumed") else f"{row['seconds']:.0f} s"
+            pretext = "-" if row["pretext_acc"] is None else f"{row['pretext_acc']:.3f}"
             print(
-                f"[{len(runs)}/{len(jobs)}] {row['config']} seed {row['seed']}: pretext {row['pretext_acc']}, "
+                f"[{len(runs)}/{len(jobs)}] {row['config']} seed {row['seed']}: pretext {pretext}, "
                 f"probe {row['probe_acc']:.3f}, fine-tune {row['finetune_acc']:.3f} ({how}; load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )

@@ -344,7 +344,7 @@ def test_the_grading_import_becomes_the_guard_itself(tmp_path):
 # --- assignment 6 follows the cached grid --------------------------------------------------------
 
 DOWNSTREAM = "06_downstream_question"
-GRID_LINE = 'GRID = ROOT / "notebooks" / "results" / "ablations_pilot.json"'
+GRID_LINE = 'GRID = ROOT / "notebooks" / "results" / "ablations.json"'
 
 
 def standin_grid(effects: dict[str, float], seeds=range(5)) -> dict:
@@ -1003,6 +1003,7 @@ REFERENCES = {
         "benchmarks.ablations.mean_ci",
         "benchmarks.ablations.t_quantile",
         "benchmarks.ablations.summarize",
+        "benchmarks.ablations.resolved",
     ],
 }
 GUARD_RULE = "graded functions must not import or call the course's reference"
@@ -1146,6 +1147,16 @@ LIBRARY_CALLS["06_downstream_question"] = {
             "side = 'higher' if low > 0 else 'lower' if high < 0 else None\n"
             "return 'cannot resolve' if side is None else 'supports' if side == claim['paper'] else 'contradicts'",
         ),
+    },
+    "the verdict rule of the analysis code": {
+        "verdict": (
+            "from benchmarks.ablations import resolved\n",
+            "d = paired_differences(runs, claim['config'], claim['metric'])\n"
+            "if len(d) < 2:\n    return 'cannot resolve'\n"
+            "mean, half_width = mean_ci(d)\n"
+            "found = resolved({'mean': mean, 'ci95': half_width})\n"
+            "return 'cannot resolve' if found == 'unresolved' else 'supports' if found == claim['paper'] else 'contradicts'",
+        )
     },
     "the t quantiles of the analysis code": {
         "mean_ci": (

@@ -222,8 +222,6 @@ def test_built_html_has_no_error_output_or_traceback(built_book):
             assert marker not in html, f"{page.relative_to(built_book)} contains {marker!r}"
 
 
-
-
 def remote_resources(html: str) -> list[str]:
     """URLs a page loads from the network: script/img/... sources, stylesheet/preload/icon links."""
     urls = []
