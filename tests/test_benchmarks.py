@@ -1,7 +1,8 @@
-"""The learning benchmark runs end to end and reports what it measured.
+"""The benchmarks run end to end and report what they measured.
 
-A smoke run on a tiny synthetic dataset (3 classes, 32x32): the numbers mean nothing,
-but every stage of benchmarks/learning.py runs and lands in the report and the table.
+Smoke runs: the learning benchmark and the ablation grid on a tiny synthetic dataset
+(3 classes, 32x32), the loader benchmark on a few clips of real footage. The numbers mean
+nothing, but every stage runs and lands in the report and the table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import ablations, learning
+from benchmarks import ablations, learning, loader
 from pacelib.video import BACKEND_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,3 +156,40 @@ def test_mean_ci_uses_students_t_over_the_seeds():
     assert ablations.resolved({"mean": 0.05, "ci95": 0.03}) == "higher"
     assert ablations.resolved({"mean": -0.05, "ci95": 0.03}) == "lower"
     assert ablations.resolved({"mean": 0.01, "ci95": 0.03}) == "unresolved"
+
+
+@pytest.mark.slow
+def test_loader_benchmark_times_every_method_on_real_footage_and_reports_the_targets(
+    sample_videos, tmp_path, capsys
+):
+    threads = torch.get_num_threads()
+    out = tmp_path / "loader.json"
+    argv = [
+        "--footage",
+        "preprocessed",
+        "--rounds",
+        "1",
+        "--clips",
+        "2",
+        "--clip-len",
+        "8",
+        "--json",
+        str(out),
+    ]
+    try:
+        assert loader.main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)  # the benchmark runs on one thread, as a worker does
+    report = json.loads(out.read_text())
+    timed = report["seconds_per_clip"]["preprocessed"]
+    assert set(timed) == {
+        "PaceDataset", "PaceDataset, jitter on device", "PaceDataset, no jitter",
+        "PaceDataset, fresh jitter memory", "JPEG frames", "decode-all",
+    }  # fmt: skip
+    assert all(t["wall_s"] > 0 and t["cpu_s"] > 0 for t in timed.values())
+    assert [t["what"] for t in report["targets"]] == [
+        "PaceDataset / JPEG frames",
+        "per-frame jitter's share of PaceDataset's time",
+    ]
+    table = capsys.readouterr().out
+    assert all(f"| preprocessed | {method} |" in table for method in timed)
