@@ -13,9 +13,6 @@ probability 0.8 (``RandomApply``).
   worker's item is the uint8 crop and the jitter parameters; the training step applies
   them on the GPU (not timed here).
 * ``PaceDataset, no jitter``: the same without colour jitter, to measure its share.
-* ``PaceDataset, fresh jitter memory``: the first method with the jitter's scratch memory
-  allocated afresh for every clip instead of kept between clips
-  (``pacelib.transforms.SCRATCH_LIMIT = 0``): what keeping it saves.
 * ``JPEG frames``: a re-implementation of the released code's loader
   (github.com/laura-wang/video-pace, ``datasets/ucf101.py``): every frame extracted once
   to a 128x171 JPEG; per clip, read 16 JPEGs, crop 112x112 at random, flip, then
@@ -61,10 +58,11 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.footage import CACHE, describe, footage
-from pacelib import train, transforms, video
+from pacelib import train, video
 from pacelib.datasets import PaceDataset
 from pacelib.models import PaceModel, build_backbone
 from pacelib.pace import get_spec
+from pacelib.transforms import train_transform
 
 SIZE = (128, 171)  # (height, width): the released code's ClipResize((128, 171))
 CROP = 112
@@ -76,7 +74,7 @@ H200_BF16_TFLOPS = 989.0  # dense bf16 peak (NVIDIA's data sheet), for the --dat
 
 
 def pace_transform(jitter: float = JITTER, on_device: bool = False):
-    return transforms.train_transform(
+    return train_transform(
         crop=CROP,
         scale=CROP_SCALE,
         flip=True,
@@ -90,26 +88,6 @@ def pace_transform(jitter: float = JITTER, on_device: bool = False):
 def pace_dataset(paths: list[Path], clip_len: int, jitter: float = JITTER, on_device: bool = False):
     transform = pace_transform(jitter, on_device)
     return PaceDataset(paths, spec=SPEC, clip_len=clip_len, size=SIZE, transform=transform)
-
-
-class FreshScratch:
-    """A dataset whose items run the jitter with fresh scratch memory on every call."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.dataset.set_epoch(epoch)
-
-    def __getitem__(self, i: int):
-        kept, transforms.SCRATCH_LIMIT = transforms.SCRATCH_LIMIT, 0
-        try:
-            return self.dataset[i]
-        finally:
-            transforms.SCRATCH_LIMIT = kept
 
 
 class JpegFrames:
@@ -202,7 +180,6 @@ def methods(paths: list[Path], clip_len: int) -> dict:
         "PaceDataset": pace_dataset(paths, clip_len),
         "PaceDataset, jitter on device": pace_dataset(paths, clip_len, on_device=True),
         "PaceDataset, no jitter": pace_dataset(paths, clip_len, jitter=0.0),
-        "PaceDataset, fresh jitter memory": FreshScratch(pace_dataset(paths, clip_len)),
         "JPEG frames": JpegFrames(paths, clip_len),
         "decode-all": DecodeAll(paths, clip_len),
     }

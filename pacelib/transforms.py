@@ -29,7 +29,6 @@ datasets seed it per item (see ``pacelib.datasets``), so clips are repeatable.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -195,23 +194,6 @@ def apply_photometric(
 # and where the tails fall depends on the batch size and thread count. With plain ops a frame
 # comes out bit-identical in a worker (one clip, one thread) and in a batch on the main process.
 
-# Scratch memory for the jitter, kept from call to call on the CPU. A fresh buffer of a few
-# megabytes is a fresh mmap for glibc, and touching it the first time page-faults: for a
-# 16x112x112 clip that cost about as much as the arithmetic (benchmarks/RESULTS.md). CUDA's
-# caching allocator already reuses memory, and big CPU batches simply allocate afresh.
-SCRATCH_LIMIT = 16 * 2**20  # floats (64 MiB) kept per thread at most
-_scratch = threading.local()
-
-
-def _scratch_space(count: int, like: torch.Tensor) -> torch.Tensor:
-    """``count`` floats of scratch memory on ``like``'s device, contents undefined."""
-    if like.device.type != "cpu" or count > SCRATCH_LIMIT:
-        return torch.empty(count, dtype=like.dtype, device=like.device)
-    kept = getattr(_scratch, "buffer", None)
-    if kept is None or kept.numel() < count or kept.dtype != like.dtype:
-        kept = _scratch.buffer = torch.empty(count, dtype=like.dtype)
-    return kept[:count]
-
 
 def _jitter(planes: torch.Tensor, params: torch.Tensor) -> None:
     """Jitter ``planes``, float ``(3, F, H, W)`` holding 0..255, in place; ``params`` ``(F, 8)``.
@@ -237,9 +219,7 @@ def _jitter(planes: torch.Tensor, params: torch.Tensor) -> None:
     needed = [(gain != 1).any(0), (w_grey != 0).any(0) | (w_mean != 0).any(0), (hue != 0).any(0)]
     scales, greys, hues = torch.stack(needed).tolist()
     r, g, bl = planes.unbind(0)
-    frame = r.numel()  # one plane of every frame
-    scratch = _scratch_space((2 + HUE_SCRATCH) * frame, planes)
-    grey, tmp = scratch[: 2 * frame].view(2, *r.shape).unbind(0)
+    grey, tmp = torch.empty((2, *r.shape), dtype=planes.dtype, device=planes.device).unbind(0)
     for k in range(4):
         per_frame = (-1, 1, 1)
         if greys[k]:
@@ -252,23 +232,15 @@ def _jitter(planes: torch.Tensor, params: torch.Tensor) -> None:
             planes.mul_(gain[:, k].view(per_frame)).clamp_(0, 255)
         if hues[k]:
             due = (hue[:, k] != 0).nonzero().squeeze(1)
-            if len(due) == len(hue):  # every frame: in place, no gather and scatter
-                _rotate_hue(planes, hue[:, k], scratch[2 * frame :], out=planes)
+            if len(due) == len(hue):  # every frame: no gather and scatter
+                planes.copy_(_rotate_hue(planes, hue[:, k]))
             else:
-                work = scratch[2 * frame :]
-                size = 3 * len(due) * frame // len(hue)
-                some = torch.index_select(planes, 1, due, out=work[:size].view(3, len(due), *r.shape[1:]))
-                _rotate_hue(some, hue[due, k], work[size:], out=some)
-                planes.index_copy_(1, due, some)
+                planes.index_copy_(1, due, _rotate_hue(planes.index_select(1, due), hue[due, k]))
 
 
-HUE_SCRATCH = 15  # planes of scratch that _jitter's hue rounds use, per plane of frames
-
-
-def _rotate_hue(planes: torch.Tensor, turns: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> None:
-    """Shift the HSV hue of float ``(3, K, H, W)`` frames by ``turns`` ``(K,)`` into ``out``
-    (which may be ``planes``), as torchvision's ``adjust_hue`` does, without its HSV round trip.
-    ``scratch`` holds at least 12 planes of ``(K, H, W)``.
+def _rotate_hue(planes: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Shift the HSV hue of float ``(3, K, H, W)`` frames by ``turns`` ``(K,)``, as torchvision's
+    ``adjust_hue`` does, without its HSV round trip.
 
     A hue rotation keeps each pixel's max and min channel. The hue, in sixths of a turn, is
     ``(g - b) / C`` if red is the max, ``2 + (b - r) / C`` if green is, ``4 + (r - g) / C`` if
@@ -277,9 +249,8 @@ def _rotate_hue(planes: torch.Tensor, turns: torch.Tensor, scratch: torch.Tensor
     ``where`` are slow on the CPU, so which channel is the max comes from signs instead.
     """
     r, g, b = planes.unbind(0)
-    scratch = scratch[: 12 * r.numel()].view(12, *r.shape)
-    hi, lo, chroma, pos, t1, t2 = scratch[:6].unbind(0)
-    k, far = scratch[6:9], scratch[9:12]
+    scratch = torch.empty((6, *r.shape), dtype=planes.dtype, device=planes.device)
+    hi, lo, chroma, pos, t1, t2 = scratch.unbind(0)
     torch.maximum(torch.maximum(r, g, out=hi), b, out=hi)
     torch.minimum(torch.minimum(r, g, out=lo), b, out=lo)
     torch.sub(hi, lo, out=chroma)
@@ -296,9 +267,9 @@ def _rotate_hue(planes: torch.Tensor, turns: torch.Tensor, scratch: torch.Tensor
     pos.add_((turns * 6).view(-1, 1, 1))
     pos.sub_(torch.mul(pos, 1 / 6, out=t1).floor_(), alpha=6)  # into [0, 6)
     # Red at 0, green at 2 (= -4), blue at 4 (= -2); k is in [0, 10).
-    torch.add(pos, torch.tensor([0.0, 4.0, 2.0], device=pos.device).view(3, 1, 1, 1), out=k)
-    dist = torch.minimum(k, torch.sub(k, 6, out=far).abs_(), out=k)
-    torch.sub(hi, dist.sub_(1).clamp_(0, 1).mul_(chroma), out=out)
+    k = torch.add(pos, torch.tensor([0.0, 4.0, 2.0], device=pos.device).view(3, 1, 1, 1))
+    dist = torch.minimum(k, torch.sub(k, 6).abs_(), out=k)
+    return torch.sub(hi, dist.sub_(1).clamp_(0, 1).mul_(chroma))
 
 
 # ---------------------------------------------------------------------------
