@@ -45,6 +45,7 @@ import platform
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import av
@@ -233,6 +234,22 @@ def report(results: dict[str, dict[str, dict]], loads: dict[str, tuple]) -> tupl
     return lines, targets
 
 
+def cpu_model() -> str:
+    """The CPU's model name and its widest x86 vector extension: the ratios depend on both."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), ""
+    )
+    flags = set(
+        next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    )
+    vector = next((v for v in ("avx512f", "avx2", "avx", "sse4_2") if v in flags), "")
+    return ", ".join(x for x in (name or platform.machine(), vector.upper()) if x)
+
+
 # ---------------------------------------------------------------------------
 # Through a real DataLoader
 
@@ -332,9 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"pace clips: L={args.clip_len}, paces 1-4, {SIZE[0]}x{SIZE[1]}, crop {CROP}, flip, per-frame "
         f"ColorJitter({JITTER}, {JITTER}, {JITTER}, {JITTER / 4}) with p={JITTER_P}; {os.cpu_count()} CPUs, "
-        f"{platform.machine()}, torch {torch.__version__}, PyAV {av.__version__}"
+        f"{platform.machine()} ({cpu_model()}), torch {torch.__version__}, PyAV {av.__version__}"
     )
-    report_json: dict = {"command": "python -m benchmarks.loader " + " ".join(argv or sys.argv[1:])}
+    report_json: dict = {
+        "command": "python -m benchmarks.loader " + " ".join(argv or sys.argv[1:]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(),
+    }
     if args.dataloader:
         paths = kinds["ucf101"]
         print(f"  ucf101: {describe(paths)}")

@@ -181,6 +181,7 @@ def test_loader_benchmark_times_every_method_on_real_footage_and_reports_the_tar
     finally:
         torch.set_num_threads(threads)  # the benchmark runs on one thread, as a worker does
     report = json.loads(out.read_text())
+    assert report["cpu"] and report["date"]  # ratios depend on the CPU: the report names it
     timed = report["seconds_per_clip"]["preprocessed"]
     assert set(timed) == {
         "PaceDataset", "PaceDataset, jitter on device", "PaceDataset, no jitter", "JPEG frames", "decode-all",
