@@ -237,17 +237,14 @@ def report(results: dict[str, dict[str, dict]], loads: dict[str, tuple]) -> tupl
 def cpu_model() -> str:
     """The CPU's model name and its widest x86 vector extension: the ratios depend on both."""
     try:
-        info = Path("/proc/cpuinfo").read_text()
+        first = Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0]  # the first core's block
     except OSError:
         return platform.processor() or platform.machine()
-    name = next(
-        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), ""
-    )
-    flags = set(
-        next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    )
+    pairs = (line.split(":", 1) for line in first.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in pairs}
+    flags = set(fields.get("flags", "").split())
     vector = next((v for v in ("avx512f", "avx2", "avx", "sse4_2") if v in flags), "")
-    return ", ".join(x for x in (name or platform.machine(), vector.upper()) if x)
+    return ", ".join(x for x in (fields.get("model name") or platform.machine(), vector.upper()) if x)
 
 
 # ---------------------------------------------------------------------------
@@ -345,16 +342,16 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.clips, args.rounds, args.batch_size, args.batches) < 1:
         parser.error("--clips, --rounds, --batch-size and --batches must be >= 1")
 
-    kinds = footage()
+    kinds, cpu = footage(), cpu_model()
     print(
         f"pace clips: L={args.clip_len}, paces 1-4, {SIZE[0]}x{SIZE[1]}, crop {CROP}, flip, per-frame "
         f"ColorJitter({JITTER}, {JITTER}, {JITTER}, {JITTER / 4}) with p={JITTER_P}; {os.cpu_count()} CPUs, "
-        f"{platform.machine()} ({cpu_model()}), torch {torch.__version__}, PyAV {av.__version__}"
+        f"{platform.machine()} ({cpu}), torch {torch.__version__}, PyAV {av.__version__}"
     )
     report_json: dict = {
         "command": "python -m benchmarks.loader " + " ".join(argv or sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu_model(),
+        "cpu": cpu,
     }
     if args.dataloader:
         paths = kinds["ucf101"]

@@ -164,18 +164,7 @@ def test_loader_benchmark_times_every_method_on_real_footage_and_reports_the_tar
 ):
     threads = torch.get_num_threads()
     out = tmp_path / "loader.json"
-    argv = [
-        "--footage",
-        "preprocessed",
-        "--rounds",
-        "1",
-        "--clips",
-        "2",
-        "--clip-len",
-        "8",
-        "--json",
-        str(out),
-    ]
+    argv = "--footage preprocessed --rounds 1 --clips 2 --clip-len 8 --json".split() + [str(out)]
     try:
         assert loader.main(argv) == 0
     finally:
