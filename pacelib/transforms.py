@@ -17,7 +17,9 @@ So ``train_transform(photometric_on_device=True)`` can stop after the geometric
 half and return ``(uint8 clip, params)``: workers ship four times fewer bytes, and
 the training step applies the jitter to the whole batch on the GPU. Both ways give
 the same clip; on the CPU bit for bit, since the worker path calls the same
-``apply_photometric``.
+``apply_photometric``. On the CPU that is one compiled loop (numba) that converts,
+jitters and normalises a frame at a time, a few percent of a worker's time per clip;
+on a GPU it is batched torch ops. The two agree to float rounding.
 
 Randomness comes from torch's global generator, as in torchvision. The
 datasets seed it per item (see ``pacelib.datasets``), so clips are repeatable.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import torch
 from torchvision.transforms import v2
@@ -175,13 +178,23 @@ def apply_photometric(
     if bool((params == params.new_tensor(NO_JITTER)).all()):
         x = clips.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
         return x.mul_(inv_std / 255).sub_(shift)
-    # Jitter works on intensities 0..255 laid out (C, N, T, H, W), so that every colour plane
-    # is one (N * T, H, W) stack of frames: the per-frame ops broadcast over it, and the
-    # frames due for a hue shift are gathered from it with one index.
     n = int(np.prod(lead, dtype=np.int64))
+    if clips.device.type == "cpu":
+        out = torch.empty((n, channels, frames, height * width), dtype=torch.float32)
+        _photometric_frames(
+            clips.reshape(n, channels, frames, height * width).contiguous().numpy(),
+            params.reshape(n, frames, NUM_PARAMS).contiguous().numpy(),
+            (inv_std / 255).flatten().numpy(),
+            shift.flatten().numpy(),
+            out.numpy(),
+        )
+        return out.view(clips.shape)
+    # On other devices, batched torch ops on intensities 0..255 laid out (C, N, T, H, W), so that
+    # every colour plane is one (N * T, H, W) stack of frames: the per-frame ops broadcast over
+    # it, and the frames due for a hue shift are gathered from it with one index.
     x = torch.empty((channels, n, frames, height, width), dtype=torch.float32, device=clips.device)
     x.copy_(clips.reshape(n, channels, frames, height, width).movedim(1, 0))
-    _jitter(x.view(channels, n * frames, height, width), params.reshape(n * frames, NUM_PARAMS))
+    _jitter_batched(x.view(channels, n * frames, height, width), params.reshape(n * frames, NUM_PARAMS))
     if n == 1:  # already in the clip's layout
         return x.view(clips.shape).mul_(inv_std / 255).sub_(shift)
     out = torch.empty((n, channels, frames, height, width), dtype=torch.float32, device=clips.device)
@@ -189,14 +202,105 @@ def apply_photometric(
     return out.view(clips.shape)
 
 
-# The jitter below uses no fused multiply-adds (alpha=, addcmul) whose product is inexact: the
-# CPU kernels compute those with an FMA in their vector loop and without one in the scalar tail,
-# and where the tails fall depends on the batch size and thread count. With plain ops a frame
-# comes out bit-identical in a worker (one clip, one thread) and in a batch on the main process.
+# The CPU kernel: frame by frame, the conversion to float, the frame's four ops in its own
+# order and the normalisation, each one pass over pixels that stay in the cache, with nothing
+# allocated. On a worker's 16-frame clip it takes a fifth of the time the torch ops below take
+# (benchmarks/RESULTS.md). numba compiles it on first use (about a second) and caches the
+# machine code beside this file. Without fastmath LLVM neither fuses a * b + c into an FMA nor
+# reorders a sum, so the vector loop and its scalar tail round alike: a frame comes out
+# bit-identical in a worker (one clip) and in a batch. Only the grey mean may reorder its
+# float64 sum ("reassoc"), and that order depends on the frame's size alone.
+
+_GREY = tuple(np.float32(w) for w in GRAY)
+_CONSTANTS = tuple(np.float32(v) for v in (0, 1, 2, 4, 6, 255))  # float32, so nothing is widened
 
 
-def _jitter(planes: torch.Tensor, params: torch.Tensor) -> None:
-    """Jitter ``planes``, float ``(3, F, H, W)`` holding 0..255, in place; ``params`` ``(F, 8)``.
+@numba.njit(nogil=True, cache=True)
+def _photometric_frames(
+    clips: np.ndarray, params: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarray
+) -> None:
+    """``apply_photometric`` on the CPU: uint8 ``clips`` ``(N, 3, T, P)`` (any strides), ``params``
+    ``(N, T, 8)`` -> ``out`` float32 ``(N, 3, T, P)``: jittered, then ``x * scale - shift``."""
+    for n in range(clips.shape[0]):
+        for t in range(clips.shape[2]):
+            for c in range(3):
+                src, dst = clips[n, c, t], out[n, c, t]
+                for i in range(dst.size):
+                    dst[i] = src[i]
+            _jitter_frame(out[n, 0, t], out[n, 1, t], out[n, 2, t], params[n, t])
+            for c in range(3):
+                dst, a, z = out[n, c, t], scale[c], shift[c]
+                for i in range(dst.size):
+                    dst[i] = dst[i] * a - z
+
+
+@numba.njit(nogil=True, cache=True)
+def _jitter_frame(r: np.ndarray, g: np.ndarray, b: np.ndarray, params: np.ndarray) -> None:
+    """Jitter one frame's float32 planes ``(P,)``, holding 0..255, in place; ``params`` ``(8,)``."""
+    zero, one, two, four, six, top = _CONSTANTS
+    for k in range(4):
+        op = int(params[4 + k])
+        factor = params[op]
+        if op == BRIGHTNESS and factor != 1:
+            for i in range(r.size):
+                r[i] = min(max(r[i] * factor, zero), top)
+                g[i] = min(max(g[i] * factor, zero), top)
+                b[i] = min(max(b[i] * factor, zero), top)
+        elif op == CONTRAST and factor != 1:
+            base = (one - factor) * _mean_grey(r, g, b)
+            for i in range(r.size):
+                r[i] = min(max(r[i] * factor + base, zero), top)
+                g[i] = min(max(g[i] * factor + base, zero), top)
+                b[i] = min(max(b[i] * factor + base, zero), top)
+        elif op == SATURATION and factor != 1:
+            w = one - factor
+            for i in range(r.size):
+                grey = w * (_GREY[0] * r[i] + _GREY[1] * g[i] + _GREY[2] * b[i])
+                r[i] = min(max(r[i] * factor + grey, zero), top)
+                g[i] = min(max(g[i] * factor + grey, zero), top)
+                b[i] = min(max(b[i] * factor + grey, zero), top)
+        elif op == HUE and factor != 0:
+            # As _rotate_hue below: the hue p in sixths of a turn, shifted; channel n becomes
+            # max - C * clamp(d - 1, 0, 1), d the distance from p to 2n around the circle.
+            turn = factor * six
+            for i in range(r.size):
+                x, y, z = r[i], g[i], b[i]
+                hi, lo = max(max(x, y), z), min(min(x, y), z)
+                chroma = hi - lo
+                safe = chroma if chroma > zero else one  # grey pixels: p = 0, and C = 0 keeps them
+                if hi == x:
+                    p = (y - z) / safe
+                elif hi == y:
+                    p = (z - x) / safe + two
+                else:
+                    p = (x - y) / safe + four
+                p += turn
+                p -= six * np.floor(p / six)  # into [0, 6]
+                d = min(p, six - p)
+                r[i] = hi - chroma * min(max(d - one, zero), one)
+                q = p - two if p >= two else p + four
+                d = min(q, six - q)
+                g[i] = hi - chroma * min(max(d - one, zero), one)
+                q = p - four if p >= four else p + two
+                d = min(q, six - q)
+                b[i] = hi - chroma * min(max(d - one, zero), one)
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
+def _mean_grey(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.float32:
+    total = 0.0
+    for i in range(r.size):
+        total += _GREY[0] * r[i] + _GREY[1] * g[i] + _GREY[2] * b[i]
+    return np.float32(total / r.size)
+
+
+# The torch version, for batches on a GPU. It uses no fused multiply-adds (alpha=, addcmul) whose
+# product is inexact: the CPU kernels compute those with an FMA in their vector loop and without
+# one in the scalar tail, so on the CPU its frames would depend on the batch they came in.
+
+
+def _jitter_batched(planes: torch.Tensor, params: torch.Tensor) -> None:
+    """``_jitter`` with batched torch ops, on any device.
 
     Frames may run the ops in different orders, so the work goes in four rounds: in round
     ``k`` every frame does its ``k``-th op. Brightness, contrast and saturation are all

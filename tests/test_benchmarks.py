@@ -180,5 +180,8 @@ def test_loader_benchmark_times_every_method_on_real_footage_and_reports_the_tar
         "PaceDataset / JPEG frames",
         "per-frame jitter's share of PaceDataset's time",
     ]
+    # The share is the jitter timed on its own, over PaceDataset's whole time per clip.
+    jitter, share = report["jitter_s_per_clip"]["preprocessed"], report["targets"][1]
+    assert share["wall_s"] == pytest.approx(jitter["wall_s"] / timed["PaceDataset"]["wall_s"])
     table = capsys.readouterr().out
     assert all(f"| preprocessed | {method} |" in table for method in timed)

@@ -204,22 +204,35 @@ def torchvision_jitter(clip01: torch.Tensor, params: torch.Tensor) -> torch.Tens
     return torch.stack(out, dim=1)
 
 
-def jittered01(clip: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-    """apply_photometric with mean 0, std 1: the jittered intensities in [0, 1]."""
-    return T.apply_photometric(clip, params, mean=(0, 0, 0), std=(1, 1, 1))
+def jittered01(clip: torch.Tensor, params: torch.Tensor, kernel: str = "cpu") -> torch.Tensor:
+    """The jittered intensities in [0, 1] of a uint8 (3, T, H, W) clip.
+
+    ``cpu``: apply_photometric with mean 0 and std 1, which runs the compiled CPU kernel;
+    ``batched``: the torch ops a GPU runs, called here on the CPU.
+    """
+    if kernel == "cpu":
+        return T.apply_photometric(clip, params, mean=(0, 0, 0), std=(1, 1, 1))
+    planes = clip.float().contiguous()
+    T._jitter_batched(planes, params)
+    return planes / 255
 
 
-def test_colour_jitter_matches_torchvision_colorjitter_for_the_same_factors_and_order():
+KERNELS = ["cpu", "batched"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_colour_jitter_matches_torchvision_colorjitter_for_the_same_factors_and_order(kernel):
     # Tolerance: 2e-5 of the [0, 1] range, 1/200 of a grey level: float rounding only.
     torch.manual_seed(0)
     for seed in range(6):
         clip = frames(t=12, h=24, w=20, seed=seed).permute(3, 0, 1, 2)
         params = T.draw_jitter(12, (0.8, 0.8, 0.8, 0.5 if seed % 2 else 0.2), per_frame=True)
         reference = torchvision_jitter(clip.float() / 255, params)
-        assert (jittered01(clip, params) - reference).abs().max() <= 2e-5
+        assert (jittered01(clip, params, kernel) - reference).abs().max() <= 2e-5
 
 
-def test_hue_rotation_matches_torchvision_on_greys_primaries_and_half_turns():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_hue_rotation_matches_torchvision_on_greys_primaries_and_half_turns(kernel):
     colours = [[0, 0, 0], [255, 255, 255], [128, 128, 128], [255, 0, 0], [0, 255, 0], [0, 0, 255],
                [255, 255, 0], [0, 255, 255], [255, 0, 255], [200, 200, 10], [10, 200, 200], [1, 0, 0]]  # fmt: skip
     clip = torch.tensor(colours, dtype=torch.uint8).view(1, 1, len(colours), 3).expand(7, 2, -1, -1)
@@ -228,7 +241,27 @@ def test_hue_rotation_matches_torchvision_on_greys_primaries_and_half_turns():
     params = torch.tensor(T.NO_JITTER).repeat(7, 1)
     params[:, T.HUE] = shifts
     reference = torchvision_jitter(clip.float() / 255, params)
-    assert (jittered01(clip, params) - reference).abs().max() <= 2e-5
+    assert (jittered01(clip, params, kernel) - reference).abs().max() <= 2e-5
+
+
+def test_the_cpu_kernel_and_the_batched_ops_agree_on_a_training_clip():
+    torch.manual_seed(3)
+    clip = frames(t=16, h=37, w=53, seed=3).permute(3, 0, 1, 2)  # odd sizes: vector loops have tails
+    params = T.draw_jitter(16, (0.8, 0.8, 0.8, 0.2), p=0.8, per_frame=True)
+    difference = jittered01(clip, params, "cpu") - jittered01(clip, params, "batched")
+    assert 0 < difference.abs().max() <= 2e-5  # two implementations, rounding apart
+
+
+def test_the_cpu_kernel_leaves_frames_with_neutral_factors_bit_identical():
+    # Factors of 1 and a hue shift of 0 are skipped, not computed: a rotation by 0 would round.
+    clip = frames(t=4, seed=1).permute(3, 0, 1, 2)
+    params = torch.tensor(T.NO_JITTER).repeat(4, 1)
+    params[0, T.BRIGHTNESS] = 1.5  # one jittered frame, so the kernel runs at all
+    params[2, 4:] = torch.tensor([3.0, 2.0, 1.0, 0.0])  # neutral, in another order
+    out = jittered01(clip, params)
+    plain = jittered01(clip, torch.tensor(T.NO_JITTER).repeat(4, 1))  # no jitter at all
+    assert not torch.equal(out[:, 0], plain[:, 0])
+    assert torch.equal(out[:, 1:], plain[:, 1:])
 
 
 def test_per_clip_jitter_draws_one_row_for_every_frame_and_per_frame_jitter_one_each():
@@ -253,14 +286,16 @@ def test_jitter_parameters_are_drawn_like_colorjitters():
     assert len({tuple(o) for o in orders.tolist()}) == 24  # every order of the four ops
 
 
-def test_hue_strength_zero_never_computes_a_hue_rotation(monkeypatch):
+def test_hue_strength_zero_never_computes_a_hue_rotation_in_the_batched_ops(monkeypatch):
     def no_hue(*args):
         raise AssertionError("hue was rotated")
 
     monkeypatch.setattr(T, "_rotate_hue", no_hue)
     torch.manual_seed(0)
-    clip = T.train_transform(crop=16, jitter=(0.5, 0.5, 0.5, 0.0), per_frame_jitter=True)(frames())
-    assert clip.shape == (3, 8, 16, 16)
+    clip, params = T.train_transform(
+        crop=16, jitter=(0.5, 0.5, 0.5, 0.0), per_frame_jitter=True, photometric_on_device=True
+    )(frames())
+    assert jittered01(clip, params, "batched").shape == (3, 8, 16, 16)
 
 
 def test_jitter_p_zero_or_strength_zero_leaves_colours_alone():
