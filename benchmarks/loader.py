@@ -36,7 +36,7 @@ numbers are per-core costs. Methods take turns round by round and the table show
 median round; load averages are printed with every row. Ratios are the figures to
 compare; absolute rates depend on the machine and its load.
 
-    python -m benchmarks.loader                        # about 7 minutes on 2 busy cores
+    python -m benchmarks.loader                        # about 2.5 minutes on 2 quiet cores
     python -m benchmarks.loader --rounds 3 --clips 8 --json runs/loader.json
     python -m benchmarks.loader --dataloader           # through a real DataLoader, against the step rate
 """
@@ -353,8 +353,10 @@ def keeps_up(rows: dict, mfu: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=int, default=12, help="clips per method and round (default 12)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per method (default 5)")
+    parser.add_argument("--clips", type=int, default=24, help="clips per method and round (default 24)")
+    # Enough rounds that the ratios settle: with 5 rounds of 12 clips the UCF101-format ratio
+    # spread 1.49x-1.81x between runs on a quiet machine; with 15 of 24, 1.50x-1.64x over five runs.
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per method (default 15)")
     parser.add_argument("--clip-len", type=int, default=16, help="frames per clip (default 16)")
     parser.add_argument("--footage", nargs="+", choices=FOOTAGE, default=list(FOOTAGE))
     parser.add_argument(

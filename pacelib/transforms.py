@@ -204,11 +204,11 @@ def apply_photometric(
 
 # The CPU kernel: frame by frame, the conversion to float, the frame's four ops in its own
 # order and the normalisation, each one pass over pixels that stay in the cache, with nothing
-# allocated. On a worker's 16-frame clip it takes a fifth of the time the torch ops below take
-# (benchmarks/RESULTS.md). numba compiles it on first use (about a second) and caches the
-# machine code beside this file. Without fastmath LLVM neither fuses a * b + c into an FMA nor
-# reorders a sum, so the vector loop and its scalar tail round alike: a frame comes out
-# bit-identical in a worker (one clip) and in a batch. Only the grey mean may reorder its
+# allocated. On a worker's 16x112x112 clip the jitter costs 0.16 ms this way and 3.3 ms as the
+# torch ops below (benchmarks/RESULTS.md). numba compiles it on first use (about a second) and
+# caches the machine code beside this file. Without fastmath LLVM neither fuses a * b + c into
+# an FMA nor reorders a sum, so the vector loop and its scalar tail round alike: a frame comes
+# out bit-identical in a worker (one clip) and in a batch. Only the grey mean may reorder its
 # float64 sum ("reassoc"), and that order depends on the frame's size alone.
 
 _GREY = tuple(np.float32(w) for w in GRAY)
@@ -219,7 +219,7 @@ _CONSTANTS = tuple(np.float32(v) for v in (0, 1, 2, 4, 6, 255))  # float32, so n
 def _photometric_frames(
     clips: np.ndarray, params: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarray
 ) -> None:
-    """``apply_photometric`` on the CPU: uint8 ``clips`` ``(N, 3, T, P)`` (any strides), ``params``
+    """``apply_photometric`` on the CPU: uint8 ``clips`` ``(N, 3, T, P)``, ``params``
     ``(N, T, 8)`` -> ``out`` float32 ``(N, 3, T, P)``: jittered, then ``x * scale - shift``."""
     for n in range(clips.shape[0]):
         for t in range(clips.shape[2]):
@@ -300,7 +300,7 @@ def _mean_grey(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.float32:
 
 
 def _jitter_batched(planes: torch.Tensor, params: torch.Tensor) -> None:
-    """``_jitter`` with batched torch ops, on any device.
+    """Jitter ``planes``, float ``(3, F, H, W)`` holding 0..255, in place; ``params`` ``(F, 8)``.
 
     Frames may run the ops in different orders, so the work goes in four rounds: in round
     ``k`` every frame does its ``k``-th op. Brightness, contrast and saturation are all
