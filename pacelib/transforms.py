@@ -243,25 +243,25 @@ def _jitter_frame(r: np.ndarray, g: np.ndarray, b: np.ndarray, params: np.ndarra
         factor = params[op]
         if op == BRIGHTNESS and factor != 1:
             for i in range(r.size):
-                r[i] = min(max(r[i] * factor, zero), top)
-                g[i] = min(max(g[i] * factor, zero), top)
-                b[i] = min(max(b[i] * factor, zero), top)
+                r[i] = _clamp(r[i] * factor, zero, top)
+                g[i] = _clamp(g[i] * factor, zero, top)
+                b[i] = _clamp(b[i] * factor, zero, top)
         elif op == CONTRAST and factor != 1:
             base = (one - factor) * _mean_grey(r, g, b)
             for i in range(r.size):
-                r[i] = min(max(r[i] * factor + base, zero), top)
-                g[i] = min(max(g[i] * factor + base, zero), top)
-                b[i] = min(max(b[i] * factor + base, zero), top)
+                r[i] = _clamp(r[i] * factor + base, zero, top)
+                g[i] = _clamp(g[i] * factor + base, zero, top)
+                b[i] = _clamp(b[i] * factor + base, zero, top)
         elif op == SATURATION and factor != 1:
             w = one - factor
             for i in range(r.size):
                 grey = w * (_GREY[0] * r[i] + _GREY[1] * g[i] + _GREY[2] * b[i])
-                r[i] = min(max(r[i] * factor + grey, zero), top)
-                g[i] = min(max(g[i] * factor + grey, zero), top)
-                b[i] = min(max(b[i] * factor + grey, zero), top)
+                r[i] = _clamp(r[i] * factor + grey, zero, top)
+                g[i] = _clamp(g[i] * factor + grey, zero, top)
+                b[i] = _clamp(b[i] * factor + grey, zero, top)
         elif op == HUE and factor != 0:
-            # As _rotate_hue below: the hue p in sixths of a turn, shifted; channel n becomes
-            # max - C * clamp(d - 1, 0, 1), d the distance from p to 2n around the circle.
+            # As _rotate_hue below: the hue p in sixths of a turn, shifted; then each channel
+            # from how far p lies past that channel's peak (red 0, green 2, blue 4).
             turn = factor * six
             for i in range(r.size):
                 x, y, z = r[i], g[i], b[i]
@@ -276,14 +276,22 @@ def _jitter_frame(r: np.ndarray, g: np.ndarray, b: np.ndarray, params: np.ndarra
                     p = (x - y) / safe + four
                 p += turn
                 p -= six * np.floor(p / six)  # into [0, 6]
-                d = min(p, six - p)
-                r[i] = hi - chroma * min(max(d - one, zero), one)
-                q = p - two if p >= two else p + four
-                d = min(q, six - q)
-                g[i] = hi - chroma * min(max(d - one, zero), one)
-                q = p - four if p >= four else p + two
-                d = min(q, six - q)
-                b[i] = hi - chroma * min(max(d - one, zero), one)
+                r[i] = _hue_channel(p, hi, chroma)
+                g[i] = _hue_channel(p - two if p >= two else p + four, hi, chroma)
+                b[i] = _hue_channel(p - four if p >= four else p + two, hi, chroma)
+
+
+@numba.njit(inline="always")
+def _clamp(v: np.float32, low: np.float32, high: np.float32) -> np.float32:
+    return min(max(v, low), high)
+
+
+@numba.njit(inline="always")
+def _hue_channel(q: np.float32, hi: np.float32, chroma: np.float32) -> np.float32:
+    """A channel's value when the hue lies ``q`` sixths of a turn past its peak, ``q`` in [0, 6]:
+    ``max - C * clamp(d - 1, 0, 1)``, ``d`` the distance to the peak around the circle."""
+    zero, one, _, _, six, _ = _CONSTANTS
+    return hi - chroma * _clamp(min(q, six - q) - one, zero, one)
 
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
